@@ -1,0 +1,25 @@
+"""nhtad: null-hypothesis tests for anomaly detection.
+
+Learn an anomaly score without signal labels and get a calibrated p-value for
+"the data is background only". Subpackages:
+
+- :mod:`nhtad.datasets`: the LHCO-like generator, the LHC Olympics reader, signal regions;
+- :mod:`nhtad.stats`: tests of the null (mutual information, distance correlation,
+  Hoeffding's D) sharing one :class:`~nhtad.stats.TestResult`.
+
+Subpackages are imported on first use so that ``import nhtad`` stays cheap.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = ("datasets", "stats", "utils")
+
+__all__ = ["__version__", *_SUBPACKAGES]
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

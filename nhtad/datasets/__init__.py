@@ -1,0 +1,1 @@
+"""Where events come from: generator, LHC Olympics reader, regions, injection."""
