@@ -1,1 +1,37 @@
-"""Tests of the background-only null hypothesis."""
+"""Tests of the background-only null hypothesis.
+
+Every test is a scikit-learn style estimator whose ``fit(s, y)`` runs the test and sets
+``statistic_``, ``pvalue_``, ``log_pvalue_``, ``significance_`` (Z), ``n_events_`` and
+``result_`` (a frozen :class:`TestResult`); ``score(s, y)`` returns Z and ``test(s, y)`` the
+:class:`TestResult`.
+"""
+
+from .base import BaseTest, TestResult
+from .binning import equal_count_binning, equal_count_edges, min_count_for
+from .mutual_info import MutualInformationIndependenceTest, mutual_information
+from .pvalues import (
+    chi2_log_sf,
+    empirical_log_pvalue,
+    empirical_pvalue,
+    log_gamma_sf,
+    log_pvalue_to_significance,
+    pvalue_to_significance,
+    significance_to_log_pvalue,
+)
+
+__all__ = [
+    "BaseTest",
+    "TestResult",
+    "MutualInformationIndependenceTest",
+    "mutual_information",
+    "equal_count_binning",
+    "equal_count_edges",
+    "min_count_for",
+    "chi2_log_sf",
+    "empirical_log_pvalue",
+    "empirical_pvalue",
+    "log_gamma_sf",
+    "log_pvalue_to_significance",
+    "pvalue_to_significance",
+    "significance_to_log_pvalue",
+]
