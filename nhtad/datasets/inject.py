@@ -96,8 +96,9 @@ def inject_signal(
         positions = np.flatnonzero(in_window)
         if positions.size < n_target:
             raise ValueError(
-                f"S/B={signal_to_background:g} needs {n_target} signal events in the window but the "
-                f"signal pool holds only {positions.size} there; use a larger pool or a smaller S/B."
+                f"S/B={signal_to_background:g} needs {n_target} signal events in the window but "
+                f"the signal pool holds only {positions.size} there; use a larger pool or a "
+                f"smaller S/B."
             )
         take = order[: positions[n_target - 1] + 1]
     signal = pool[take]

@@ -35,8 +35,6 @@ signal's tails outside it come along, and the truth label is returned beside the
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import special
 
@@ -56,7 +54,7 @@ _DIJET_P = (10.0, 5.0, 0.0)
 _TURN_ON = (2_650.0, 210.0)
 _GRID_SIZE = 8_192
 
-# Background jets: log-normal mass (median at 3.5 TeV, log width) and Beta tau21 (mean, concentration).
+# Background jets: log-normal mass (median at 3.5 TeV, log width), Beta tau21 (mean, concentration).
 _QCD_MASS_MEDIAN = 60.0
 _QCD_MASS_LOG_WIDTH = 0.70
 _QCD_TAU21 = (0.68, 9.0)
@@ -117,9 +115,7 @@ def _background_mjj(rng, n, mjj_range, p1_shift):
 
 def _background(rng, n, mjj_range, slope, mismodelling):
     mjj = _background_mjj(rng, n, mjj_range, _SIM_P1_SHIFT * mismodelling)
-    median = (
-        _QCD_MASS_MEDIAN * (mjj / _W_MASS) ** slope * (1.0 + _SIM_MASS_SCALE * mismodelling)
-    )
+    median = _QCD_MASS_MEDIAN * (mjj / _W_MASS) ** slope * (1.0 + _SIM_MASS_SCALE * mismodelling)
     width = _QCD_MASS_LOG_WIDTH * (1.0 + _SIM_MASS_WIDTH * mismodelling)
     mass_a = median * np.exp(width * rng.standard_normal(n))
     mass_b = median * np.exp(width * rng.standard_normal(n))
@@ -255,7 +251,11 @@ def make_lhco_like(
     background = _background(rng, n_background, (lo, hi), float(mass_mjj_slope), strength)
     n_bkg_window = int(region.in_window(background["mjj"]).sum()) if n_background else 0
     n_sig_window = n_signal_for(signal_to_background, n_bkg_window)
-    if n_sig_window and signal == "nonresonant" and not (lo < region.window[1] and region.window[0] < hi):
+    if (
+        n_sig_window
+        and signal == "nonresonant"
+        and not (lo < region.window[1] and region.window[0] < hi)
+    ):
         raise ValueError("mjj_range does not overlap the window; no signal can be injected there.")
     sig = _signal_with_window_count(rng, n_sig_window, signal, (lo, hi), region)
     events, truth = combine_shuffled(background, sig, rng)

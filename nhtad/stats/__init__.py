@@ -8,6 +8,9 @@ Every test is a scikit-learn style estimator whose ``fit(s, y)`` runs the test a
 
 from .base import BaseTest, TestResult
 from .binning import equal_count_binning, equal_count_edges, min_count_for
+from .blum_kiefer_rosenblatt import bkr_log_sf
+from .distance_correlation import DistanceCorrelationTest, distance_covariance_u
+from .hoeffding import HoeffdingDTest, hoeffding_d
 from .mutual_info import MutualInformationIndependenceTest, mutual_information
 from .pvalues import (
     chi2_log_sf,
@@ -23,7 +26,12 @@ __all__ = [
     "BaseTest",
     "TestResult",
     "MutualInformationIndependenceTest",
+    "DistanceCorrelationTest",
+    "HoeffdingDTest",
     "mutual_information",
+    "distance_covariance_u",
+    "hoeffding_d",
+    "bkr_log_sf",
     "equal_count_binning",
     "equal_count_edges",
     "min_count_for",

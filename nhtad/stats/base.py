@@ -18,7 +18,8 @@ ASYMPTOTIC = "asymptotic"
 RESAMPLED = "resampled"
 
 
-@dataclass(frozen=True)
+# eq=False: results hold arrays, for which field-wise == is ambiguous; compare fields explicitly.
+@dataclass(frozen=True, eq=False)
 class TestResult:
     """Outcome of a test of the background-only null hypothesis.
 
@@ -59,15 +60,30 @@ class TestResult:
 
     def __post_init__(self):
         if self.method not in (ASYMPTOTIC, RESAMPLED):
-            raise ValueError(f"method must be {ASYMPTOTIC!r} or {RESAMPLED!r}; got {self.method!r}.")
+            raise ValueError(
+                f"method must be {ASYMPTOTIC!r} or {RESAMPLED!r}; got {self.method!r}."
+            )
         if self.null_distribution is not None:
             null = np.array(self.null_distribution, dtype=float)
             null.setflags(write=False)
             object.__setattr__(self, "null_distribution", null)
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
 
+    def __getstate__(self):
+        # mappingproxy does not pickle; store a plain dict and freeze it again on load.
+        state = dict(self.__dict__)
+        state["details"] = dict(self.details)
+        return state
+
+    def __setstate__(self, state):
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
     def __repr__(self) -> str:
-        null = "" if self.null_distribution is None else f", n_resamples={self.null_distribution.size}"
+        null = (
+            "" if self.null_distribution is None else f", n_resamples={self.null_distribution.size}"
+        )
         return (
             f"TestResult(test={self.test!r}, statistic={self.statistic:.6g}, "
             f"pvalue={self.pvalue:.4g}, log_pvalue={self.log_pvalue:.6g}, "
@@ -113,14 +129,18 @@ class BaseTest(BaseEstimator):
         """Fit the test on ``(s, y)`` and return the frozen :class:`TestResult`."""
         return self.fit(s, y, **fit_params).result_
 
-    def _set_result(self, statistic, log_pvalue, *, method, n_events, null_distribution=None, details=None):
+    def _set_result(
+        self, statistic, log_pvalue, *, method, n_events, null_distribution=None, details=None
+    ):
         log_pvalue = float(min(log_pvalue, 0.0))
         self.statistic_ = float(statistic)
         self.log_pvalue_ = log_pvalue
         self.pvalue_ = math.exp(log_pvalue)
         self.significance_ = log_pvalue_to_significance(log_pvalue)
         self.n_events_ = int(n_events)
-        self.null_distribution_ = None if null_distribution is None else np.asarray(null_distribution)
+        self.null_distribution_ = (
+            None if null_distribution is None else np.asarray(null_distribution)
+        )
         self.result_ = TestResult(
             statistic=self.statistic_,
             pvalue=self.pvalue_,

@@ -29,7 +29,7 @@ __all__ = [
 
 
 def min_count_for(rel_uncertainty: float) -> int:
-    """Fewest events a bin needs for a relative Poisson uncertainty ``1/sqrt(n) <= rel_uncertainty``."""
+    """Fewest events a bin needs for a relative Poisson error ``1/sqrt(n) <= rel_uncertainty``."""
     # The tiny slack keeps 1/0.01**2 = 10000.000000000002 from rounding up to 10001.
     return max(1, math.ceil(1.0 / rel_uncertainty**2 - 1e-9))
 
@@ -120,14 +120,12 @@ def equal_count_binning(x, min_count: int, *, n_bins: int | None = None) -> Binn
         raise ValueError("cannot bin an empty array.")
     if n_bins is None:
         n_bins = max(1, n // min_count)
-    order = np.argsort(x)
-    sorted_x = x[order]
+    sorted_x = np.sort(x)
     cuts = _cut_positions(sorted_x, n_bins)
     counts = np.diff(np.concatenate(([0], cuts, [n])))
     counts, cuts = _merge_small_bins(counts, cuts, min_count)
-    index = np.empty(n, dtype=np.intp)
-    index[order] = np.repeat(np.arange(counts.size, dtype=np.intp), counts)
-    return Binning(edges=_edges_from_cuts(sorted_x, cuts), index=index, counts=counts)
+    edges = _edges_from_cuts(sorted_x, cuts)
+    return Binning(edges=edges, index=assign_bins(x, edges), counts=counts)
 
 
 def equal_count_edges(x, min_count: int, *, n_bins: int | None = None) -> np.ndarray:
@@ -135,13 +133,45 @@ def equal_count_edges(x, min_count: int, *, n_bins: int | None = None) -> np.nda
     return equal_count_binning(x, min_count, n_bins=n_bins).edges
 
 
+_LOOKUP_CELLS = 16_384
+
+
 def assign_bins(x, edges) -> np.ndarray:
     """Bin index of each value for bins ``[e_k, e_{k+1})`` (the last bin closed).
 
     Values outside ``[edges[0], edges[-1]]`` land in the first or last bin; check the range
     first where that matters (:func:`counts_in_bins` does).
+
+    A binary search per event (``np.searchsorted``) costs more than the sort that made the
+    edges, so events are first placed in a fine uniform grid over the edges' range, whose cells
+    map to bins through a lookup table; only events in (or next to) a cell holding an edge are
+    searched. The result (int32) equals ``np.searchsorted(edges[1:-1], x, side="right")``.
     """
-    return np.searchsorted(np.asarray(edges)[1:-1], x, side="right")
+    edges = np.asarray(edges, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    inner = edges[1:-1]
+    lo, hi = edges[0], edges[-1]
+    if inner.size == 0:
+        return np.zeros(x.shape, dtype=np.int32)
+    width = (hi - lo) / _LOOKUP_CELLS
+    if not width > 0 or not np.isfinite(width):
+        return np.searchsorted(inner, x, side="right").astype(np.int32)
+    boundaries = lo + width * np.arange(_LOOKUP_CELLS + 1)
+    bin_at = np.searchsorted(inner, boundaries, side="right")
+    holds_edge = bin_at[1:] != bin_at[:-1]
+    # Rounding may put an event one cell off: a cell is unsafe if it or a neighbour holds an
+    # edge, and unsafe cells map to -1, "search this event".
+    unsafe = holds_edge.copy()
+    unsafe[1:] |= holds_edge[:-1]
+    unsafe[:-1] |= holds_edge[1:]
+    lookup = bin_at[:-1].astype(np.int32)
+    lookup[unsafe] = -1
+    cell = ((x - lo) * (1.0 / width)).astype(np.int32)
+    np.clip(cell, 0, _LOOKUP_CELLS - 1, out=cell)
+    index = lookup[cell]
+    check = np.flatnonzero(index < 0)
+    index[check] = np.searchsorted(inner, x[check], side="right")
+    return index
 
 
 def counts_in_bins(x, edges, *, name: str = "y"):
@@ -154,9 +184,14 @@ def counts_in_bins(x, edges, *, name: str = "y"):
     """
     edges = np.asarray(edges, dtype=np.float64)
     if edges.ndim != 1 or edges.size < 2:
-        raise ValueError(f"bin edges of {name} must be a 1-D array of at least 2 values; got shape {edges.shape}.")
+        raise ValueError(
+            f"bin edges of {name} must be a 1-D array of at least 2 values; "
+            f"got shape {edges.shape}."
+        )
     if not np.isfinite(edges).all() or not (np.diff(edges) > 0).all():
-        raise ValueError(f"bin edges of {name} must be finite and strictly increasing; got {edges}.")
+        raise ValueError(
+            f"bin edges of {name} must be finite and strictly increasing; got {edges}."
+        )
     outside = (x < edges[0]) | (x > edges[-1])
     if outside.any():
         raise ValueError(

@@ -71,6 +71,9 @@ def _log_gamma_sf_scalar(a: float, x: float) -> float:
         return 0.0
     if math.isinf(x):
         return -math.inf
+    if x < a:
+        # Body of the distribution: Q = 1 - P is best formed from the small P.
+        return math.log1p(-special.gammainc(a, x))
     q = special.gammaincc(a, x)
     if q > _GAMMAINCC_FLOOR:
         return math.log(q)
@@ -111,7 +114,9 @@ def chi2_log_sf(statistic, dof):
     dof : float or array-like
         Degrees of freedom, > 0.
     """
-    return log_gamma_sf(np.asarray(dof, dtype=float) / 2.0, np.asarray(statistic, dtype=float) / 2.0)
+    return log_gamma_sf(
+        np.asarray(dof, dtype=float) / 2.0, np.asarray(statistic, dtype=float) / 2.0
+    )
 
 
 def log_pvalue_to_significance(log_pvalue):

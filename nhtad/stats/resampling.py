@@ -57,8 +57,7 @@ def resample_null(
         sizes.append(n_resamples % batch_size)
     seeds = as_seed_sequence(random_state).spawn(len(sizes))
     tasks = (
-        delayed(_run_batch)(batch_statistics, seed, size, args)
-        for seed, size in zip(seeds, sizes)
+        delayed(_run_batch)(batch_statistics, seed, size, args) for seed, size in zip(seeds, sizes)
     )
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     batches = list(progress(results, total=len(sizes), verbose=verbose, desc=desc))

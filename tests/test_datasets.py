@@ -1,0 +1,186 @@
+import time
+
+import numpy as np
+import pytest
+
+from nhtad.datasets import (
+    EVENT_COLUMNS,
+    EVENT_DTYPE,
+    NPLM_FEATURES,
+    SACWOLA_FEATURES,
+    SignalRegion,
+    inject_signal,
+    make_lhco_like,
+    nplm_features,
+    sacwola_features,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_lhco_like(400_000, 0.01, random_state=0)
+
+
+def test_generator_is_seeded_and_reproducible():
+    a = make_lhco_like(20_000, 0.01, random_state=3)
+    b = make_lhco_like(20_000, 0.01, random_state=3)
+    c = make_lhco_like(20_000, 0.01, random_state=4)
+    np.testing.assert_array_equal(a.events, b.events)
+    np.testing.assert_array_equal(a.truth, b.truth)
+    assert not np.array_equal(a.events["mjj"], c.events["mjj"])
+
+
+def test_generator_makes_a_million_events_in_under_two_seconds():
+    make_lhco_like(10_000, random_state=0)  # warm up imports
+    best = min(_timed(lambda: make_lhco_like(1_000_000, 0.005, random_state=1)) for _ in range(2))
+    assert best < 2.0, f"1M events took {best:.2f} s"
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def test_table_columns_and_physical_ranges(data):
+    ev = data.events
+    assert ev.dtype == EVENT_DTYPE and tuple(ev.dtype.names) == EVENT_COLUMNS
+    assert data.feature_names == list(EVENT_COLUMNS)
+    assert (ev["mj1"] >= ev["mj2"]).all() and (ev["mj2"] > 0).all()
+    for col in ("tau21_1", "tau21_2"):
+        assert ((ev[col] > 0) & (ev[col] < 1)).all()
+    assert (ev["dR_jj"] > 2.0).all() and (ev["dR_jj"] < 6.0).all()
+    assert np.isfinite(ev["mjj"]).all()
+
+
+def test_truth_kept_aside_and_injection_counted_in_the_window(data):
+    region = SignalRegion()
+    in_window = region.in_window(data.events["mjj"])
+    n_bkg = int((in_window & (data.truth == 0)).sum())
+    n_sig = int((in_window & (data.truth == 1)).sum())
+    assert "truth" not in data.events.dtype.names
+    assert n_bkg == data.n_background_window
+    assert n_sig == data.n_signal_window == round(0.01 * n_bkg)
+    assert data.n_signal == int(data.truth.sum()) >= n_sig  # tails outside the window come along
+    assert data.truth.dtype == np.int8
+    # Rows are shuffled: signal is not a block at the end.
+    assert data.truth[: data.truth.size // 2].sum() > 0.3 * data.n_signal
+
+
+def test_about_a_quarter_of_the_background_falls_in_the_window(data):
+    assert 0.2 < data.n_background_window / data.n_background < 0.3
+
+
+def test_background_is_steeply_falling(data):
+    bkg = data.events[data.truth == 0]["mjj"]
+    low = np.sum((bkg >= 3100) & (bkg < 3200))
+    high = np.sum((bkg >= 3800) & (bkg < 3900))
+    assert low > 3 * high
+
+
+def test_heavier_jet_mass_rises_several_percent_across_the_window(data):
+    bkg = data.events[data.truth == 0]
+    low = bkg["mj1"][(bkg["mjj"] >= 3100) & (bkg["mjj"] < 3200)].mean()
+    high = bkg["mj1"][(bkg["mjj"] >= 3800) & (bkg["mjj"] < 3900)].mean()
+    assert 1.03 < high / low < 1.15
+    flat = make_lhco_like(400_000, mass_mjj_slope=0.0, random_state=0).events
+    low = flat["mj1"][(flat["mjj"] >= 3100) & (flat["mjj"] < 3200)].mean()
+    high = flat["mj1"][(flat["mjj"] >= 3800) & (flat["mjj"] < 3900)].mean()
+    assert abs(high / low - 1) < 0.01
+
+
+def test_simulation_has_the_correlation_but_shifted_shapes(data):
+    sim = make_lhco_like(400_000, simulation=True, random_state=1)
+    assert sim.simulation and not data.simulation
+    region = SignalRegion()
+    d = data.events[(data.truth == 0) & region.in_window(data.events["mjj"])]
+    s = sim.events[region.in_window(sim.events["mjj"])]
+    mass_shift = s["mj2"].mean() / d["mj2"].mean() - 1
+    tau_shift = s["tau21_1"].mean() - d["tau21_1"].mean()
+    assert 0.02 < mass_shift < 0.08
+    assert 0.01 < tau_shift < 0.03
+    same = make_lhco_like(400_000, simulation=True, mismodelling=0.0, random_state=1)
+    s0 = same.events[region.in_window(same.events["mjj"])]
+    assert abs(s0["mj2"].mean() / d["mj2"].mean() - 1) < 0.01
+
+
+def test_resonant_signal_looks_like_the_lhco_wprime(data):
+    sig = data.events[data.truth == 1]
+    assert np.median(sig["mjj"]) == pytest.approx(3500, rel=0.03)
+    assert np.median(sig["mj1"]) == pytest.approx(500, rel=0.03)
+    assert np.median(sig["mj2"]) == pytest.approx(100, rel=0.05)
+    bkg = data.events[data.truth == 0]
+    assert sig["tau21_1"].mean() < bkg["tau21_1"].mean() - 0.2
+    assert SignalRegion().in_signal_region(sig["mjj"]).mean() > 0.6
+
+
+def test_nonresonant_signal_is_flat_in_mjj():
+    sample = make_lhco_like(200_000, 0.05, signal="nonresonant", random_state=2)
+    mjj = sample.events["mjj"][sample.truth == 1]
+    counts, _ = np.histogram(mjj, bins=5, range=(1500, 7000))
+    assert counts.min() > 0.8 * counts.max()
+
+
+def test_zero_signal_and_as_frame():
+    pd = pytest.importorskip("pandas")
+    sample = make_lhco_like(5_000, random_state=0, as_frame=True)
+    assert isinstance(sample.events, pd.DataFrame)
+    assert list(sample.events.columns) == list(EVENT_COLUMNS)
+    assert sample.n_signal == 0 and sample.truth.sum() == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_background": -1}, "n_background"),
+        ({"signal_to_background": -0.1}, "signal_to_background"),
+        ({"signal_to_background": np.nan}, "signal_to_background"),
+        ({"signal": "wprime"}, "signal must be"),
+        ({"mjj_range": (4000, 3000)}, "mjj_range"),
+    ],
+)
+def test_generator_bad_arguments(kwargs, match):
+    args = {"n_background": 1000, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_lhco_like(**args)
+
+
+def test_feature_sets(data):
+    x0 = sacwola_features(data)
+    ev = data.events
+    assert x0.shape == (ev.size, len(SACWOLA_FEATURES))
+    np.testing.assert_array_equal(x0[:, 0], ev["mj1"] - ev["mj2"])
+    np.testing.assert_array_equal(
+        x0[:, 1:], np.column_stack([ev["mj2"], ev["tau21_1"], ev["tau21_2"]])
+    )
+    x4 = nplm_features(ev)
+    assert x4.shape == (ev.size, len(NPLM_FEATURES))
+    np.testing.assert_array_equal(x4[:, 1], ev["mj1"] - ev["mj2"])
+    np.testing.assert_array_equal(x4[:, 4], ev["dR_jj"])
+    x6 = nplm_features(ev, include_mjj=True)
+    np.testing.assert_array_equal(x6[:, 5], ev["mjj"])
+    with pytest.raises(ValueError, match="event table"):
+        sacwola_features(np.zeros((3, 4)))
+
+
+def test_inject_signal_into_a_given_background():
+    region = SignalRegion()
+    bkg = make_lhco_like(200_000, random_state=5)
+    pool = make_lhco_like(50_000, 0.2, random_state=6)
+    signal_pool = pool.events[pool.truth == 1]
+    a = inject_signal(bkg, signal_pool, 0.004, random_state=1)
+    b = inject_signal(bkg, signal_pool, 0.004, random_state=1)
+    c = inject_signal(bkg, signal_pool, 0.004, random_state=2)
+    np.testing.assert_array_equal(a.events, b.events)
+    in_window = region.in_window(a.events["mjj"])
+    assert (
+        int((in_window & (a.truth == 1)).sum())
+        == a.n_signal_window
+        == round(0.004 * bkg.n_background_window)
+    )
+    assert a.events.size == bkg.events.size + a.n_signal
+    assert not np.array_equal(np.sort(a.events["mj1"]), np.sort(c.events["mj1"]))
+    with pytest.raises(ValueError, match="signal pool holds only"):
+        inject_signal(bkg, signal_pool[:10], 0.01)
+    with pytest.raises(ValueError, match="event table"):
+        inject_signal(np.zeros(5), signal_pool, 0.01)
