@@ -181,8 +181,17 @@ def test_single_column_s_is_accepted(good):
 
 def test_too_few_events_message_gives_the_minimum(good):
     s, y = good
-    with pytest.raises(ValueError, match=r"has 15000 events but the binning needs at least 20000"):
+    with pytest.raises(ValueError, match=r"have 15000 events but the binning needs at least 20000"):
         MI(rel_uncertainty=0.01).fit(s[:15_000], y[:15_000])
+
+
+@pytest.mark.parametrize("n", [15_000, 15_001, 333])
+def test_the_suggested_rel_uncertainty_works(good, n):
+    s, y = good
+    with pytest.raises(ValueError, match=rf"have {n} events .*smallest value") as err:
+        MI(rel_uncertainty=0.01).fit(s[:n], y[:n])
+    suggested = float(str(err.value).rsplit("is ", 1)[1].rstrip(").").strip())
+    assert MI(rel_uncertainty=suggested).fit(s[:n], y[:n]).n_bins_[0] == 2
 
 
 def test_too_few_events_for_integer_y_bins(good):

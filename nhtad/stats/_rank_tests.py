@@ -1,25 +1,96 @@
-"""Shared input handling for the unbiased rank / distance independence tests."""
+"""Shared machinery of the pairwise independence tests with a Blum-Kiefer-Rosenblatt null."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..utils.random import as_seed_sequence
 from ..utils.validation import check_paired_vectors, check_positive_int
+from .base import ASYMPTOTIC, RESAMPLED, BaseTest
+from .blum_kiefer_rosenblatt import bkr_log_sf
+from .pvalues import empirical_log_pvalue
+from .resampling import resample_null
 
 _METHODS = ("asymptotic", "permutation")
+_MIN_EVENTS = 5  # Hoeffding's D divides by n - 4, the U-statistic of dCov by n - 3
 
 
-def validate_rank_test(test, s, y, *, min_events: int):
-    """Validate parameters and data of a pairwise independence test; return float arrays."""
-    if test.method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}; got {test.method!r}.")
-    if test.method == "permutation":
-        check_positive_int(test.n_resamples, "n_resamples")
-    s, y = check_paired_vectors(s, y)
-    if s.size < min_events:
-        raise ValueError(f"{type(test).__name__} needs at least {min_events} events; got {s.size}.")
-    for name, values in (("s", s), ("y", y)):
-        if values.min() == values.max():
+@dataclass
+class Computed:
+    """What a pairwise test computes on the data, for :meth:`BKRIndependenceTest.fit`."""
+
+    statistic: float
+    bkr_statistic: float | None  # the value referred to the BKR law; None without one
+    permutation_args: tuple  # arguments of the test's permutation batch after (rng, n)
+    details: dict = field(default_factory=dict)
+
+
+class BKRIndependenceTest(BaseTest):
+    """Base of tests whose statistic is referred to the BKR law or to permutations of ``y``.
+
+    Subclasses store ``method``, ``n_resamples``, ``n_jobs``, ``random_state`` and ``verbose``,
+    implement ``_compute(s, y, rng) -> Computed`` (``rng`` breaks ties) and name a module-level
+    ``_permutation_batch(rng, n, *permutation_args)`` returning permuted statistics.
+    """
+
+    _permutation_batch = None
+
+    def _check_params(self):
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}; got {self.method!r}.")
+        if self.method == "permutation":
+            check_positive_int(self.n_resamples, "n_resamples")
+
+    def fit(self, s, y):
+        """Run the test on scores ``s`` and resonant-variable values ``y``.
+
+        Parameters
+        ----------
+        s : array-like of shape (n_events,)
+            Anomaly score per event.
+        y : array-like of shape (n_events,)
+            Resonant variable per event (m_jj).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        s, y = check_paired_vectors(s, y)
+        if s.size < _MIN_EVENTS:
             raise ValueError(
-                f"{name} is constant (all {values.size} values equal {values[0]:g}), so there is "
-                f"no dependence to test; check the score or the selection."
+                f"{type(self).__name__} needs at least {_MIN_EVENTS} events; got {s.size}."
             )
-    return s, y
+        for name, values in (("s", s), ("y", y)):
+            if values.min() == values.max():
+                raise ValueError(
+                    f"{name} is constant (all {values.size} values equal {values[0]:g}), so there "
+                    f"is no dependence to test; check the score or the selection."
+                )
+        tie_seed, resample_seed = as_seed_sequence(self.random_state).spawn(2)
+        computed = self._compute(s, y, np.random.default_rng(tie_seed))
+        null = None
+        if self.method == "asymptotic":
+            log_p, kind = bkr_log_sf(computed.bkr_statistic), ASYMPTOTIC
+        else:
+            null = resample_null(
+                type(self)._permutation_batch,
+                self.n_resamples,
+                args=computed.permutation_args,
+                batch_size=10,
+                random_state=resample_seed,
+                n_jobs=self.n_jobs,
+                verbose=self.verbose,
+                desc=f"{type(self).__name__} permutations",
+            )
+            log_p, kind = empirical_log_pvalue(null, computed.statistic), RESAMPLED
+        return self._set_result(
+            computed.statistic,
+            log_p,
+            method=kind,
+            n_events=s.size,
+            null_distribution=null,
+            details={"bkr_statistic": computed.bkr_statistic, **computed.details},
+        )

@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils.random import as_seed_sequence
 from ._pair_sums import dominance_sums, random_ranks
-from ._rank_tests import validate_rank_test
-from .base import ASYMPTOTIC, RESAMPLED, BaseTest
-from .blum_kiefer_rosenblatt import BKR_MEAN, bkr_log_sf
-from .pvalues import empirical_log_pvalue
-from .resampling import resample_null
+from ._rank_tests import BKRIndependenceTest, Computed
+from .blum_kiefer_rosenblatt import BKR_MEAN
 
 __all__ = ["DistanceCorrelationTest", "distance_covariance_u"]
 
@@ -103,7 +99,7 @@ def _permutation_batch(rng, n_draws, x_sorted, y_by_x, row_x, scale):
     return out
 
 
-class DistanceCorrelationTest(BaseTest):
+class DistanceCorrelationTest(BKRIndependenceTest):
     """Test independence of a score ``s`` and the resonant variable ``y`` by distance correlation.
 
     The statistic is the bias-corrected distance correlation
@@ -165,29 +161,20 @@ class DistanceCorrelationTest(BaseTest):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, s, y):
-        """Run the test on scores ``s`` and resonant-variable values ``y``.
+    _permutation_batch = staticmethod(_permutation_batch)
 
-        Parameters
-        ----------
-        s : array-like of shape (n_events,)
-        y : array-like of shape (n_events,)
-
-        Returns
-        -------
-        self
-        """
-        s, y = validate_rank_test(self, s, y, min_events=5)
+    def _check_params(self):
+        super()._check_params()
         if self.method == "asymptotic" and not self.rank:
             raise ValueError(
                 "the asymptotic null of distance correlation on raw values depends on the unknown "
                 "marginal distributions; use rank=True (exact distribution-free null) or "
                 "method='permutation'."
             )
+
+    def _compute(self, s, y, rng):
         n = s.size
-        tie_seed, resample_seed = as_seed_sequence(self.random_state).spawn(2)
         if self.rank:
-            rng = np.random.default_rng(tie_seed)
             # Ranks scaled to (0, 1): the copula scale on which the BKR limit is stated.
             u = (random_ranks(s, rng) + 0.5) / n
             v = (random_ranks(y, rng) + 0.5) / n
@@ -199,30 +186,10 @@ class DistanceCorrelationTest(BaseTest):
         row_u = _abs_row_sums(u_sorted)
         dcov = _u_statistic(_cross_sum(u_sorted, v_by_u), row_u, _abs_row_sums(v_by_u), n)
         scale = np.sqrt(_dvar(u) * _dvar(v))
-        statistic = dcov / scale
-
-        null = None
-        limit = n * dcov / 4.0 + BKR_MEAN if self.rank else None
-        if self.method == "asymptotic":
-            log_p, kind = bkr_log_sf(limit), ASYMPTOTIC
-        else:
-            null = resample_null(
-                _permutation_batch,
-                self.n_resamples,
-                args=(u_sorted, v_by_u, row_u, scale),
-                batch_size=10,
-                random_state=resample_seed,
-                n_jobs=self.n_jobs,
-                verbose=self.verbose,
-                desc="dCor permutations",
-            )
-            log_p, kind = empirical_log_pvalue(null, statistic), RESAMPLED
         self.dcov_ = dcov
-        return self._set_result(
-            statistic,
-            log_p,
-            method=kind,
-            n_events=n,
-            null_distribution=null,
-            details={"dcov": dcov, "rank": bool(self.rank), "bkr_statistic": limit},
+        return Computed(
+            statistic=dcov / scale,
+            bkr_statistic=n * dcov / 4.0 + BKR_MEAN if self.rank else None,
+            permutation_args=(u_sorted, v_by_u, row_u, scale),
+            details={"dcov": dcov, "rank": bool(self.rank)},
         )

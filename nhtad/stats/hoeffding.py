@@ -19,11 +19,8 @@ import numpy as np
 
 from ..utils.random import as_seed_sequence
 from ._pair_sums import dominance_sums, random_ranks
-from ._rank_tests import validate_rank_test
-from .base import ASYMPTOTIC, RESAMPLED, BaseTest
-from .blum_kiefer_rosenblatt import BKR_MEAN, bkr_log_sf
-from .pvalues import empirical_log_pvalue
-from .resampling import resample_null
+from ._rank_tests import BKRIndependenceTest, Computed
+from .blum_kiefer_rosenblatt import BKR_MEAN
 
 __all__ = ["HoeffdingDTest", "hoeffding_d"]
 
@@ -55,7 +52,7 @@ def _permutation_batch(rng, n_draws, s_by_r):
     return np.array([_d_from_ranks(rng.permutation(s_by_r)) for _ in range(n_draws)])
 
 
-class HoeffdingDTest(BaseTest):
+class HoeffdingDTest(BKRIndependenceTest):
     """Test independence of a score ``s`` and the resonant variable ``y`` with Hoeffding's D.
 
     A rank statistic, invariant under monotone transformations of ``s`` and ``y``, consistent
@@ -100,47 +97,13 @@ class HoeffdingDTest(BaseTest):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, s, y):
-        """Run the test on scores ``s`` and resonant-variable values ``y``.
+    _permutation_batch = staticmethod(_permutation_batch)
 
-        Parameters
-        ----------
-        s : array-like of shape (n_events,)
-        y : array-like of shape (n_events,)
-
-        Returns
-        -------
-        self
-        """
-        s, y = validate_rank_test(self, s, y, min_events=5)
-        n = s.size
-        tie_seed, resample_seed = as_seed_sequence(self.random_state).spawn(2)
-        rng = np.random.default_rng(tie_seed)
+    def _compute(self, s, y, rng):
         rx, ry = random_ranks(s, rng), random_ranks(y, rng)
         s_by_r = np.empty_like(ry)
         s_by_r[rx] = ry
         d = _d_from_ranks(s_by_r)
-        limit = n * d / 30.0 + BKR_MEAN
-        null = None
-        if self.method == "asymptotic":
-            log_p, kind = bkr_log_sf(limit), ASYMPTOTIC
-        else:
-            null = resample_null(
-                _permutation_batch,
-                self.n_resamples,
-                args=(s_by_r,),
-                batch_size=10,
-                random_state=resample_seed,
-                n_jobs=self.n_jobs,
-                verbose=self.verbose,
-                desc="Hoeffding permutations",
-            )
-            log_p, kind = empirical_log_pvalue(null, d), RESAMPLED
-        return self._set_result(
-            d,
-            log_p,
-            method=kind,
-            n_events=n,
-            null_distribution=null,
-            details={"bkr_statistic": limit},
+        return Computed(
+            statistic=d, bkr_statistic=s.size * d / 30.0 + BKR_MEAN, permutation_args=(s_by_r,)
         )

@@ -220,19 +220,19 @@ class MutualInformationIndependenceTest(BaseTest):
         )
 
     # -- binning --------------------------------------------------------------------------
-    @staticmethod
-    def _too_few_message(name, n, min_count, rel):
-        return (
-            f"{name} has {n} events but the binning needs at least {2 * min_count} (2 bins of "
-            f"{min_count} events for a relative uncertainty of {rel:g} per bin); provide more "
-            f"events or raise rel_uncertainty (the smallest value that works for {n} events is "
-            f"{math.sqrt(2.0 / n):.3g})."
-        )
-
     def _bin_scores(self, s, min_count, rel) -> Binning:
         n = s.size
         if n < 2 * min_count:
-            raise ValueError(self._too_few_message("s", n, min_count, rel))
+            # The smallest target that allows 2 bins, rounded *up* to 4 digits so it works.
+            smallest = 1.0 / math.sqrt(max(n // 2, 1))
+            digits = 3 - math.floor(math.log10(smallest))
+            smallest = math.ceil(smallest * 10**digits) / 10**digits
+            raise ValueError(
+                f"s and y have {n} events but the binning needs at least {2 * min_count} (2 bins "
+                f"of {min_count} events for a relative uncertainty of {rel:g} per bin); provide "
+                f"more events or raise rel_uncertainty (the smallest value that works for {n} "
+                f"events is {smallest:g})."
+            )
         if s.min() == s.max():
             raise ValueError(
                 f"s is constant (all {n} scores equal {s[0]:g}), so it carries no information and "
@@ -254,6 +254,7 @@ class MutualInformationIndependenceTest(BaseTest):
         n = y.size
         spec = self.y_bins
         if spec is None or (isinstance(spec, numbers.Integral) and not isinstance(spec, bool)):
+            # n >= 2 min_count already holds: s was checked first and has the same length.
             if spec is not None:
                 check_positive_int(spec, "y_bins", minimum=2)
                 if n < spec * min_count:
@@ -262,8 +263,6 @@ class MutualInformationIndependenceTest(BaseTest):
                         f"{spec * min_count} events; got {n}. Use fewer y bins, more events or a "
                         f"larger rel_uncertainty."
                     )
-            elif n < 2 * min_count:
-                raise ValueError(self._too_few_message("y", n, min_count, rel))
             if y.min() == y.max():
                 raise ValueError(
                     f"y is constant (all {n} values equal {y[0]:g}); if y is a region label, the "
@@ -303,25 +302,17 @@ class MutualInformationIndependenceTest(BaseTest):
     # -- resampled nulls --------------------------------------------------------------------
     def _resample(self, s_index, y_index, table):
         if self.method == "permutation":
-            return resample_null(
-                _permutation_batch,
-                self.n_resamples,
-                args=(s_index, y_index, table.shape),
-                batch_size=50,
-                random_state=self.random_state,
-                n_jobs=self.n_jobs,
-                verbose=self.verbose,
-                desc="MI permutations",
-            )
-        n = table.sum()
-        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+            batch, args, batch_size = _permutation_batch, (s_index, y_index, table.shape), 50
+        else:
+            expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+            batch, args, batch_size = _bootstrap_batch, (expected,), 1000
         return resample_null(
-            _bootstrap_batch,
+            batch,
             self.n_resamples,
-            args=(expected,),
-            batch_size=1000,
+            args=args,
+            batch_size=batch_size,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
             verbose=self.verbose,
-            desc="MI bootstrap",
+            desc=f"MI {self.method}",
         )
