@@ -305,7 +305,10 @@ class MutualInformationIndependenceTest(BaseTest):
             batch, args, batch_size = _permutation_batch, (s_index, y_index, table.shape), 50
         else:
             expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-            batch, args, batch_size = _bootstrap_batch, (expected,), 1000
+            # Toys of a batch are drawn as one array: cap it at ~2M cells (16 MB). The batch size
+            # depends on the table only, so results stay reproducible.
+            batch_size = int(np.clip(2_000_000 // table.size, 1, 1000))
+            batch, args = _bootstrap_batch, (expected,)
         return resample_null(
             batch,
             self.n_resamples,
