@@ -137,6 +137,14 @@ def test_zero_signal_and_as_frame():
         ({"signal_to_background": np.nan}, "signal_to_background"),
         ({"signal": "wprime"}, "signal must be"),
         ({"mjj_range": (4000, 3000)}, "mjj_range"),
+        (
+            {
+                "n_background": 200_000,
+                "signal_to_background": 0.5,
+                "region": SignalRegion(5200, 5400, (5000, 5600)),
+            },
+            "hardly reaches the window",
+        ),
     ],
 )
 def test_generator_bad_arguments(kwargs, match):

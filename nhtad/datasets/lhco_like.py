@@ -167,9 +167,16 @@ def _signal(rng, n, kind, mjj_range):
 def _signal_with_window_count(rng, n_window, kind, mjj_range, region):
     # Draw signal in batches until n_window events fall in the window; keep everything drawn up
     # to that event, so the tails outside the window come along in their natural proportion.
-    batches, found = [], 0
+    batches, found, drawn = [], 0, 0
     while found < n_window:
-        batch = _signal(rng, max(2 * (n_window - found), 256), kind, mjj_range)
+        if drawn > 1_000 * n_window + 1_000_000:
+            raise ValueError(
+                f"the {kind} signal hardly reaches the window {region.window} GeV ({found} of "
+                f"{drawn} drawn events fell in it); choose a window around the signal."
+            )
+        # Batches at least double what was drawn, so a sparse window costs few iterations.
+        batch = _signal(rng, max(2 * (n_window - found), 256, drawn), kind, mjj_range)
+        drawn += batch.size
         positions = np.flatnonzero(region.in_window(batch["mjj"]))
         need = n_window - found
         if positions.size >= need:
@@ -251,12 +258,6 @@ def make_lhco_like(
     background = _background(rng, n_background, (lo, hi), float(mass_mjj_slope), strength)
     n_bkg_window = int(region.in_window(background["mjj"]).sum()) if n_background else 0
     n_sig_window = n_signal_for(signal_to_background, n_bkg_window)
-    if (
-        n_sig_window
-        and signal == "nonresonant"
-        and not (lo < region.window[1] and region.window[0] < hi)
-    ):
-        raise ValueError("mjj_range does not overlap the window; no signal can be injected there.")
     sig = _signal_with_window_count(rng, n_sig_window, signal, (lo, hi), region)
     events, truth = combine_shuffled(background, sig, rng)
     return events_bunch(
