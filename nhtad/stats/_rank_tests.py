@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..utils.random import as_seed_sequence
-from ..utils.validation import check_paired_vectors, check_positive_int
+from ..utils.validation import check_not_constant, check_paired_vectors, check_positive_int
 from .base import ASYMPTOTIC, RESAMPLED, BaseTest
 from .blum_kiefer_rosenblatt import bkr_log_sf
 from .pvalues import empirical_log_pvalue
@@ -64,11 +64,9 @@ class BKRIndependenceTest(BaseTest):
                 f"{type(self).__name__} needs at least {_MIN_EVENTS} events; got {s.size}."
             )
         for name, values in (("s", s), ("y", y)):
-            if values.min() == values.max():
-                raise ValueError(
-                    f"{name} is constant (all {values.size} values equal {values[0]:g}), so there "
-                    f"is no dependence to test; check the score or the selection."
-                )
+            check_not_constant(
+                values, name, "there is no dependence to test; check the score or the selection."
+            )
         tie_seed, resample_seed = as_seed_sequence(self.random_state).spawn(2)
         computed = self._compute(s, y, np.random.default_rng(tie_seed))
         null = None

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from ..utils.validation import (
+    check_not_constant,
     check_open_unit_interval,
     check_paired_vectors,
     check_positive_int,
@@ -233,12 +234,12 @@ class MutualInformationIndependenceTest(BaseTest):
                 f"more events or raise rel_uncertainty (the smallest value that works for {n} "
                 f"events is {smallest:g})."
             )
-        if s.min() == s.max():
-            raise ValueError(
-                f"s is constant (all {n} scores equal {s[0]:g}), so it carries no information and "
-                f"cannot be tested; check the classifier's training (a dead network outputs a "
-                f"constant)."
-            )
+        check_not_constant(
+            s,
+            "s",
+            "a constant score carries no information; check the classifier's training (a dead "
+            "network outputs a constant).",
+        )
         binning = equal_count_binning(s, min_count)
         if binning.n_bins < 2:
             values, counts = np.unique(s, return_counts=True)
@@ -263,11 +264,9 @@ class MutualInformationIndependenceTest(BaseTest):
                         f"{spec * min_count} events; got {n}. Use fewer y bins, more events or a "
                         f"larger rel_uncertainty."
                     )
-            if y.min() == y.max():
-                raise ValueError(
-                    f"y is constant (all {n} values equal {y[0]:g}); if y is a region label, the "
-                    f"signal region or the sidebands are empty."
-                )
+            check_not_constant(
+                y, "y", "if y is a region label, the signal region or the sidebands are empty."
+            )
             binning = equal_count_binning(y, min_count, n_bins=spec)
             if binning.n_bins < 2:
                 raise ValueError(

@@ -13,6 +13,7 @@ import numpy as np
 __all__ = [
     "check_events_vector",
     "check_paired_vectors",
+    "check_not_constant",
     "check_open_unit_interval",
     "check_positive_int",
 ]
@@ -81,6 +82,14 @@ def check_paired_vectors(s, y, *, s_name: str = "s", y_name: str = "y"):
             f"len({s_name})={s_arr.shape[0]} and len({y_name})={y_arr.shape[0]}."
         )
     return s_arr, y_arr
+
+
+def check_not_constant(values: np.ndarray, name: str, hint: str) -> None:
+    """Raise a ValueError if all ``values`` are equal; ``hint`` says what it means, what to do."""
+    if values.min() == values.max():
+        raise ValueError(
+            f"{name} is constant (all {values.size} values equal {values[0]:g}); {hint}"
+        )
 
 
 def check_open_unit_interval(value, name: str) -> float:
