@@ -14,7 +14,7 @@ from sklearn.utils import Bunch
 
 from ..utils.optional import import_optional
 
-__all__ = ["EVENT_COLUMNS", "EVENT_DTYPE", "make_event_table", "events_bunch"]
+__all__ = ["EVENT_COLUMNS", "EVENT_DTYPE", "make_event_table", "events_bunch", "event_table_of"]
 
 #: Columns of an event table: dijet invariant mass, heavier and lighter jet mass (GeV),
 #: N-subjettiness ratios tau2/tau1 of the heavier and lighter jet, and the jets' angular
@@ -59,3 +59,8 @@ def events_bunch(events: np.ndarray, truth, *, as_frame: bool = False, **info) -
         pd = import_optional("pandas", "lhco", "as_frame=True")
         events = pd.DataFrame({name: events[name] for name in EVENT_COLUMNS})
     return Bunch(events=events, truth=truth, feature_names=list(EVENT_COLUMNS), **info)
+
+
+def event_table_of(events):
+    """The table inside a data-source Bunch, or ``events`` itself if it is already a table."""
+    return events.events if hasattr(events, "events") and hasattr(events, "truth") else events

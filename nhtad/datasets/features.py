@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .events import event_table_of
+
 __all__ = ["SACWOLA_FEATURES", "NPLM_FEATURES", "sacwola_features", "nplm_features"]
 
 SACWOLA_FEATURES = ("mj1 - mj2", "mj2", "tau21_1", "tau21_2")
@@ -19,7 +21,7 @@ NPLM_FEATURES = ("mj1", "mj1 - mj2", "tau21_1", "tau21_2", "dR_jj")
 
 def _columns(events, names):
     # Accept the event Bunch itself, its structured array, or a pandas DataFrame.
-    table = events.events if hasattr(events, "events") and hasattr(events, "truth") else events
+    table = event_table_of(events)
     try:
         return [np.asarray(table[name], dtype=np.float64) for name in names]
     except (KeyError, ValueError, IndexError):

@@ -7,14 +7,14 @@ import numbers
 import numpy as np
 
 from ..utils.random import as_seed_sequence
-from .events import EVENT_DTYPE, events_bunch
+from .events import EVENT_DTYPE, event_table_of, events_bunch
 from .regions import SignalRegion
 
 __all__ = ["inject_signal", "n_signal_for"]
 
 
 def _table(events, name):
-    table = events.events if hasattr(events, "events") and hasattr(events, "truth") else events
+    table = event_table_of(events)
     if not isinstance(table, np.ndarray) or table.dtype != EVENT_DTYPE:
         raise ValueError(
             f"{name} must be an nhtad event table (structured array with dtype EVENT_DTYPE, or "
