@@ -77,3 +77,9 @@ def test_counts_in_bins_respects_given_edges_and_refuses_outsiders():
         counts_in_bins(x, [0.0, 1.0, 1.8])
     with pytest.raises(ValueError, match="strictly increasing"):
         counts_in_bins(x, [0.0, 1.0, 1.0, 2.0])
+
+
+def test_assign_bins_puts_far_outliers_in_the_end_bins():
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    x = np.array([-1e30, -5.0, 0.5, 2.5, 7.0, 1e30])
+    np.testing.assert_array_equal(assign_bins(x, edges), [0, 0, 0, 2, 2, 2])

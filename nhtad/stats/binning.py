@@ -166,8 +166,8 @@ def assign_bins(x, edges) -> np.ndarray:
     unsafe[:-1] |= holds_edge[1:]
     lookup = bin_at[:-1].astype(np.int32)
     lookup[unsafe] = -1
-    cell = ((x - lo) * (1.0 / width)).astype(np.int32)
-    np.clip(cell, 0, _LOOKUP_CELLS - 1, out=cell)
+    # Clip before the integer cast: far-out values would overflow int32 and wrap around.
+    cell = np.clip((x - lo) * (1.0 / width), 0, _LOOKUP_CELLS - 1).astype(np.int32)
     index = lookup[cell]
     check = np.flatnonzero(index < 0)
     index[check] = np.searchsorted(inner, x[check], side="right")
