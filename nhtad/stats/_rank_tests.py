@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..utils.random import as_seed_sequence
-from ..utils.validation import check_not_constant, check_paired_vectors, check_positive_int
+from ..utils.validation import check_not_constant, check_paired_vectors
 from .base import ASYMPTOTIC, RESAMPLED, BaseTest
 from .blum_kiefer_rosenblatt import bkr_log_sf
 from .pvalues import empirical_log_pvalue
-from .resampling import resample_null
+from .resampling import check_null_method, resample_null
 
 _METHODS = ("asymptotic", "permutation")
 _MIN_EVENTS = 5  # Hoeffding's D divides by n - 4, the U-statistic of dCov by n - 3
@@ -38,10 +38,7 @@ class BKRIndependenceTest(BaseTest):
     _permutation_batch = None
 
     def _check_params(self):
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}; got {self.method!r}.")
-        if self.method == "permutation":
-            check_positive_int(self.n_resamples, "n_resamples")
+        check_null_method(self.method, _METHODS, self.n_resamples)
 
     def fit(self, s, y):
         """Run the test on scores ``s`` and resonant-variable values ``y``.

@@ -23,7 +23,7 @@ from ..utils.validation import (
 from .base import ASYMPTOTIC, RESAMPLED, BaseTest
 from .binning import Binning, counts_in_bins, equal_count_binning, min_count_for
 from .pvalues import empirical_log_pvalue, log_gamma_sf
-from .resampling import resample_null
+from .resampling import check_null_method, resample_null
 
 __all__ = ["MutualInformationIndependenceTest", "mutual_information"]
 
@@ -172,10 +172,7 @@ class MutualInformationIndependenceTest(BaseTest):
         self
         """
         rel = check_open_unit_interval(self.rel_uncertainty, "rel_uncertainty")
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}; got {self.method!r}.")
-        if self.method != "asymptotic":
-            check_positive_int(self.n_resamples, "n_resamples")
+        check_null_method(self.method, _METHODS, self.n_resamples)
         s, y = check_paired_vectors(s, y)
         min_count = min_count_for(rel)
         s_binning = self._bin_scores(s, min_count, rel)

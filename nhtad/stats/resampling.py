@@ -13,8 +13,9 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from ..utils.progress import progress
 from ..utils.random import as_seed_sequence
+from ..utils.validation import check_positive_int
 
-__all__ = ["resample_null"]
+__all__ = ["resample_null", "check_null_method"]
 
 
 def resample_null(
@@ -62,6 +63,14 @@ def resample_null(
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     batches = list(progress(results, total=len(sizes), verbose=verbose, desc=desc))
     return np.concatenate(batches) if batches else np.empty(0)
+
+
+def check_null_method(method, methods, n_resamples) -> None:
+    """Validate a test's ``method`` against ``methods`` and, if it resamples, ``n_resamples``."""
+    if method not in methods:
+        raise ValueError(f"method must be one of {methods}; got {method!r}.")
+    if method != "asymptotic":
+        check_positive_int(n_resamples, "n_resamples")
 
 
 def _run_batch(batch_statistics, seed, size, args):
