@@ -37,6 +37,16 @@ def n_signal_for(signal_to_background, n_background_window: int) -> int:
     return int(round(signal_to_background * n_background_window))
 
 
+def prefix_reaching(in_window: np.ndarray, need: int) -> int | None:
+    """Length of the shortest prefix holding ``need`` in-window events (None if none does).
+
+    Taking signal events in a random order up to that point injects exactly ``need`` of them in
+    the window together with the tails outside it that came along.
+    """
+    positions = np.flatnonzero(in_window)
+    return int(positions[need - 1]) + 1 if positions.size >= need else None
+
+
 def combine_shuffled(background, signal, rng):
     """Concatenate background and signal tables in a random order; truth 1 marks signal."""
     events = np.concatenate([background, signal])
@@ -93,14 +103,14 @@ def inject_signal(
         take = order[:0]
     else:
         in_window = region.in_window(pool["mjj"][order]) if pool.size else np.zeros(0, bool)
-        positions = np.flatnonzero(in_window)
-        if positions.size < n_target:
+        length = prefix_reaching(in_window, n_target)
+        if length is None:
             raise ValueError(
                 f"S/B={signal_to_background:g} needs {n_target} signal events in the window but "
-                f"the signal pool holds only {positions.size} there; use a larger pool or a "
-                f"smaller S/B."
+                f"the signal pool holds only {int(in_window.sum())} there; use a larger pool or "
+                f"a smaller S/B."
             )
-        take = order[: positions[n_target - 1] + 1]
+        take = order[:length]
     signal = pool[take]
     events, truth = combine_shuffled(background, signal, rng)
     return events_bunch(

@@ -41,7 +41,7 @@ from scipy import special
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
 from .events import events_bunch, make_event_table
-from .inject import combine_shuffled, n_signal_for
+from .inject import combine_shuffled, n_signal_for, prefix_reaching
 from .regions import SignalRegion
 
 __all__ = ["make_lhco_like", "SQRT_S"]
@@ -177,14 +177,14 @@ def _signal_with_window_count(rng, n_window, kind, mjj_range, region):
         # Batches at least double what was drawn, so a sparse window costs few iterations.
         batch = _signal(rng, max(2 * (n_window - found), 256, drawn), kind, mjj_range)
         drawn += batch.size
-        positions = np.flatnonzero(region.in_window(batch["mjj"]))
-        need = n_window - found
-        if positions.size >= need:
-            batches.append(batch[: positions[need - 1] + 1])
+        in_window = region.in_window(batch["mjj"])
+        length = prefix_reaching(in_window, n_window - found)
+        if length is not None:
+            batches.append(batch[:length])
             found = n_window
         else:
             batches.append(batch)
-            found += positions.size
+            found += int(in_window.sum())
     if not batches:
         return _signal(rng, 0, kind, mjj_range)
     return np.concatenate(batches)
