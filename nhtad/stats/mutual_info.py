@@ -27,7 +27,7 @@ from .resampling import check_null_method, resample_null
 
 __all__ = ["MutualInformationIndependenceTest", "mutual_information"]
 
-_METHODS = ("asymptotic", "permutation", "bootstrap")
+_METHODS = ("asymptotic", "permutation", "bootstrap", "simulation")
 
 
 def mutual_information(table) -> np.ndarray | float:
@@ -76,6 +76,15 @@ def _bootstrap_batch(rng, n, expected):
     return mutual_information(rng.poisson(expected, size=(n, *expected.shape)))
 
 
+def _relabel_batch(rng, n, pooled, n_data, shape):
+    # Randomly relabelling which pooled events are data draws the data table from the
+    # multivariate hypergeometric law of the pooled cell counts: the exact permutation null
+    # with the pooled bins fixed, at O(cells) per resample instead of O(events).
+    data = rng.multivariate_hypergeometric(pooled, n_data, size=n, method="marginals")
+    sim = pooled - data
+    return mutual_information(data.reshape(n, *shape)) - mutual_information(sim.reshape(n, *shape))
+
+
 class MutualInformationIndependenceTest(BaseTest):
     """Test independence of an anomaly score ``s`` and the resonant variable ``y`` by binned MI.
 
@@ -97,10 +106,20 @@ class MutualInformationIndependenceTest(BaseTest):
         given; every bin must meet the rule and every event must lie inside. A
         :class:`~nhtad.datasets.SignalRegion`: equal-count bins within each sideband and the
         signal region, so the region boundaries are bin edges; events must lie in its window.
-    method : {"asymptotic", "permutation", "bootstrap"}, default="asymptotic"
+    method : {"asymptotic", "permutation", "bootstrap", "simulation"}, default="asymptotic"
         Null distribution of ``I``: the Gamma law above; permutations of ``y`` against ``s``
         with the bins fixed (exact, conditional on the marginals); or the parametric bootstrap
         of the reference code (each cell Poisson with mean ``N p_s p_y``).
+
+        ``"simulation"`` is the simulation-referenced null: ``fit`` also takes the same score
+        evaluated on held-out simulated background (``s_simulation``, ``y_simulation``), the
+        statistic becomes ``I_data - I_sim`` on bins fixed from the pooled sample, and its null
+        comes from randomly relabelling which pooled events are data. A trained score that is
+        not exactly constant is a function of features that depend on m_jj, so it depends on
+        m_jj even in pure background and the asymptotic null rejects at large N; the
+        simulation carries the same dependence and cancels it. **Valid only when the
+        simulation models the background** (data and simulation exchangeable under the null):
+        a data/simulation difference in the features the score uses shows up as a signal.
     n_resamples : int, default=9999
         Number of resamples for the resampled methods.
     n_jobs : int, default=None
@@ -113,7 +132,7 @@ class MutualInformationIndependenceTest(BaseTest):
     Attributes
     ----------
     statistic_ : float
-        Plug-in mutual information in nats.
+        Plug-in mutual information in nats; ``I_data - I_sim`` for ``method="simulation"``.
     pvalue_, log_pvalue_, significance_, n_events_, null_distribution_, result_
         See :class:`~nhtad.stats.BaseTest`.
     n_bins_ : tuple of int
@@ -125,7 +144,11 @@ class MutualInformationIndependenceTest(BaseTest):
     dof_ : int
         ``(d_s - 1)(d_y - 1)``.
     min_bin_count_ : int
-        Fewest events a marginal bin had to hold.
+        Fewest events a marginal bin had to hold (of the pooled sample for "simulation").
+    mutual_information_, mutual_information_simulation_ : float
+        ``I`` of the data and, for ``method="simulation"``, of the simulation (else None).
+    contingency_simulation_ : ndarray of shape (d_s, d_y) or None
+        The simulation's table for ``method="simulation"``.
 
     Examples
     --------
@@ -157,7 +180,7 @@ class MutualInformationIndependenceTest(BaseTest):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, s, y):
+    def fit(self, s, y, *, s_simulation=None, y_simulation=None):
         """Run the test on scores ``s`` and resonant-variable values ``y``.
 
         Parameters
@@ -166,6 +189,9 @@ class MutualInformationIndependenceTest(BaseTest):
             Anomaly score per event (out-of-fold for trained scores).
         y : array-like of shape (n_events,)
             Resonant variable per event (m_jj in GeV), or any variable to test against.
+        s_simulation, y_simulation : array-like of shape (n_simulated,), default=None
+            The same score and variable for held-out simulated background; required by, and
+            only accepted with, ``method="simulation"``.
 
         Returns
         -------
@@ -175,20 +201,53 @@ class MutualInformationIndependenceTest(BaseTest):
         check_null_method(self.method, _METHODS, self.n_resamples)
         s, y = check_paired_vectors(s, y)
         min_count = min_count_for(rel)
-        s_binning = self._bin_scores(s, min_count, rel)
-        y_index, y_edges, y_counts = self._bin_resonant(y, min_count, rel)
+        referenced = self.method == "simulation"
+        if referenced:
+            if s_simulation is None or y_simulation is None:
+                raise ValueError(
+                    "method='simulation' compares the data with simulated background: pass "
+                    "fit(s, y, s_simulation=..., y_simulation=...) with the same out-of-fold "
+                    "score evaluated on held-out simulation events."
+                )
+            s_sim, y_sim = check_paired_vectors(
+                s_simulation, y_simulation, s_name="s_simulation", y_name="y_simulation"
+            )
+            n_data, n_sim = s.size, s_sim.size
+            s_all, y_all = np.concatenate([s, s_sim]), np.concatenate([y, y_sim])
+            # Pooled bins sized so that the smaller sample still expects min_count a bin.
+            min_count = math.ceil(min_count * (n_data + n_sim) / min(n_data, n_sim))
+        else:
+            if s_simulation is not None or y_simulation is not None:
+                raise ValueError(
+                    f"s_simulation/y_simulation are used only with method='simulation'; got "
+                    f"method={self.method!r}."
+                )
+            s_all, y_all, n_data = s, y, s.size
+        s_binning = self._bin_scores(s_all, min_count, rel)
+        y_index, y_edges, y_counts = self._bin_resonant(y_all, min_count, rel)
 
         d_s, d_y = s_binning.n_bins, y_edges.size - 1
-        table = np.bincount(s_binning.index * d_y + y_index, minlength=d_s * d_y).reshape(d_s, d_y)
-        n = s.size
+        cells = s_binning.index * d_y + y_index
+        table = np.bincount(cells[:n_data], minlength=d_s * d_y).reshape(d_s, d_y)
+        n = n_data
         mi = mutual_information(table)
         dof = (d_s - 1) * (d_y - 1)
 
-        null = None
-        if self.method == "asymptotic":
+        null = sim_table = mi_sim = None
+        if referenced:
+            pooled = np.bincount(cells, minlength=d_s * d_y)
+            sim_table = pooled.reshape(d_s, d_y) - table
+            mi_sim = mutual_information(sim_table)
+            statistic = mi - mi_sim
+            null = self._resample_relabelled(pooled, n_data, (d_s, d_y))
+            log_p = empirical_log_pvalue(null, statistic)
+            kind = RESAMPLED
+        elif self.method == "asymptotic":
+            statistic = mi
             log_p = log_gamma_sf(dof / 2.0, n * mi)
             kind = ASYMPTOTIC
         else:
+            statistic = mi
             null = self._resample(s_binning.index, y_index, table)
             log_p = empirical_log_pvalue(null, mi)
             kind = RESAMPLED
@@ -197,24 +256,35 @@ class MutualInformationIndependenceTest(BaseTest):
         self.s_edges_ = s_binning.edges
         self.y_edges_ = y_edges
         self.contingency_ = table
+        self.contingency_simulation_ = sim_table
+        self.mutual_information_ = mi
+        self.mutual_information_simulation_ = mi_sim
         self.dof_ = dof
         self.min_bin_count_ = min_count
+        details = {
+            "n_bins": (d_s, d_y),
+            "dof": dof,
+            "null": self.method,
+            "mutual_information": mi,
+            "statistic_2NI": 2.0 * n * mi,
+            "s_edges": s_binning.edges,
+            "y_edges": y_edges,
+            "y_counts": y_counts,
+            "contingency": table,
+        }
+        if referenced:
+            details.update(
+                mutual_information_simulation=mi_sim,
+                contingency_simulation=sim_table,
+                n_simulation=int(s_all.size - n_data),
+            )
         return self._set_result(
-            mi,
+            statistic,
             log_p,
             method=kind,
             n_events=n,
             null_distribution=null,
-            details={
-                "n_bins": (d_s, d_y),
-                "dof": dof,
-                "null": self.method,
-                "statistic_2NI": 2.0 * n * mi,
-                "s_edges": s_binning.edges,
-                "y_edges": y_edges,
-                "y_counts": y_counts,
-                "contingency": table,
-            },
+            details=details,
         )
 
     # -- binning --------------------------------------------------------------------------
@@ -296,6 +366,18 @@ class MutualInformationIndependenceTest(BaseTest):
         return index, edges, counts
 
     # -- resampled nulls --------------------------------------------------------------------
+    def _resample_relabelled(self, pooled, n_data, shape):
+        return resample_null(
+            _relabel_batch,
+            self.n_resamples,
+            args=(pooled, n_data, shape),
+            batch_size=1000,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            desc="MI data/simulation relabelling",
+        )
+
     def _resample(self, s_index, y_index, table):
         if self.method == "permutation":
             batch, args, batch_size = _permutation_batch, (s_index, y_index, table.shape), 50

@@ -1,0 +1,24 @@
+"""Estimators that learn an anomaly score, and out-of-fold scoring.
+
+- :class:`SACWoLaClassifier`: simulation-assisted CWoLa on a private skorch net (its ``fit``
+  needs the ``torch`` extra; importing it does not);
+- :class:`HGBEnsembleClassifier`: an ensemble of HistGradientBoosting classifiers, the baseline;
+- :func:`out_of_fold_scores`: k-fold scores for data and simulation, with seed ensembling;
+- :func:`decorrelation_report`: the checks that a score did not learn m_jj.
+"""
+
+from .crossfit import OutOfFoldScores, out_of_fold_scores
+from .diagnostics import DecorrelationReport, decorrelation_report
+from .hgb import HGBEnsembleClassifier
+from .sacwola import SACWoLaClassifier
+from .weights import sacwola_targets_and_weights
+
+__all__ = [
+    "SACWoLaClassifier",
+    "HGBEnsembleClassifier",
+    "out_of_fold_scores",
+    "OutOfFoldScores",
+    "decorrelation_report",
+    "DecorrelationReport",
+    "sacwola_targets_and_weights",
+]
