@@ -58,6 +58,7 @@ FULL = {
     "fpr_realisations": 20,
     "fpr_rel_uncertainty": 0.01,
     "speed_signal_to_background": 0.005,
+    "speed_max_epochs": None,
 }
 QUICK = {
     "n_background": 200_000,
@@ -74,6 +75,7 @@ QUICK = {
     "fpr_realisations": 4,
     "fpr_rel_uncertainty": 0.05,
     "speed_signal_to_background": 0.01,
+    "speed_max_epochs": 3,  # quick mode: shortened trainings, times not comparable
 }
 
 
@@ -291,8 +293,8 @@ def part_speed(cfg, out):
     )
     data_test = test[~is_sim[test]]
     for name, params in (("seed recipe", SEED_RECIPE), ("nhtad default", {})):
-        if cfg is QUICK:
-            params = {**params, "max_epochs": 3}
+        if cfg["speed_max_epochs"] is not None:
+            params = {**params, "max_epochs": cfg["speed_max_epochs"]}
         start = time.perf_counter()
         clf = SACWoLaClassifier(random_state=0, **params).fit(
             X[train], region[train], is_simulation=is_sim[train]
@@ -337,8 +339,13 @@ def main(argv=None):
     parser.add_argument(
         "--parts", default="table,scan,fpr,speed", help="comma-separated subset of the parts"
     )
+    parser.add_argument(
+        "--realisations", type=int, default=None, help="override the number of realisations"
+    )
     args = parser.parse_args(argv)
-    cfg = QUICK if args.quick else FULL
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.realisations is not None:
+        cfg["realisations"] = args.realisations
     out = args.out
     if out is None and not args.quick:
         out = Path(__file__).resolve().parents[1] / "docs" / "study_sacwola_mi.md"

@@ -31,8 +31,9 @@ _SACWOLA_XFAIL = {
     "check_classifiers_classes": _REGION_LABELS,
     "check_fit2d_1feature": _REGION_LABELS,
     "check_sample_weight_equivalence_on_dense_data": (
-        "stochastic mini-batch training: repeating an event is not the same as doubling its "
-        "weight batch by batch (the expected loss is the same; test_sacwola.py checks that)"
+        "stochastic mini-batch training: repeating an event changes the batches, doubling its "
+        "weight does not, so the two fits differ by training noise (the weights enter eq. 6 "
+        "exactly: test_sacwola.py::test_loss_is_eq6)"
     ),
 }
 

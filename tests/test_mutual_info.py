@@ -6,7 +6,12 @@ from scipy import stats
 from sklearn.metrics import mutual_info_score
 
 from nhtad.datasets import SignalRegion
-from nhtad.stats import MutualInformationIndependenceTest, TestResult, mutual_information
+from nhtad.stats import (
+    MutualInformationIndependenceTest,
+    TestResult,
+    min_count_for,
+    mutual_information,
+)
 
 MI = MutualInformationIndependenceTest
 
@@ -265,3 +270,77 @@ def test_log_space_result_when_p_underflows():
     assert test.pvalue_ == 0.0
     assert np.isfinite(test.log_pvalue_) and test.log_pvalue_ < -745
     assert math.isfinite(test.significance_)
+
+
+# -- simulation-referenced null ------------------------------------------------------------
+def _dependent_background(rng, n):
+    # A score that depends on y in background itself, as a trained score does through
+    # m_jj-correlated features: the asymptotic null rejects, the simulation null must not.
+    y = rng.random(n)
+    return 0.05 * y + rng.normal(size=n), y
+
+
+def test_simulation_null_cancels_background_dependence():
+    rng = np.random.default_rng(7)
+    p_sim, p_asym = [], []
+    for k in range(60):
+        s, y = _dependent_background(rng, 20_000)
+        s_sim, y_sim = _dependent_background(rng, 25_000)
+        test = MutualInformationIndependenceTest(
+            rel_uncertainty=0.05, method="simulation", n_resamples=199, random_state=k
+        ).fit(s, y, s_simulation=s_sim, y_simulation=y_sim)
+        p_sim.append(test.pvalue_)
+        p_asym.append(MutualInformationIndependenceTest(rel_uncertainty=0.05).fit(s, y).pvalue_)
+    p_sim, p_asym = np.array(p_sim), np.array(p_asym)
+    assert stats.kstest(p_sim, "uniform").pvalue > 0.01
+    assert (p_asym < 0.05).mean() > 0.1  # the dependence is real for the asymptotic null
+
+
+def test_simulation_null_detects_data_only_dependence_and_reports_both_tables():
+    rng = np.random.default_rng(8)
+    s_sim, y_sim = _dependent_background(rng, 40_000)
+    y = rng.random(40_000)
+    s = 0.05 * y + rng.normal(size=40_000) + 0.6 * ((y > 0.45) & (y < 0.55))
+    test = MutualInformationIndependenceTest(
+        rel_uncertainty=0.05, method="simulation", n_resamples=999, random_state=0
+    ).fit(s, y, s_simulation=s_sim, y_simulation=y_sim)
+    assert test.significance_ > 3
+    assert test.statistic_ == pytest.approx(
+        test.mutual_information_ - test.mutual_information_simulation_
+    )
+    assert test.contingency_.sum() == 40_000 and test.contingency_simulation_.sum() == 40_000
+    assert test.result_.method == "resampled" and test.null_distribution_.shape == (999,)
+    # Every pooled marginal bin gives the smaller sample its share of the uncertainty rule.
+    pooled = test.contingency_ + test.contingency_simulation_
+    assert pooled.sum(axis=1).min() >= 2 * min_count_for(0.05)
+
+
+def test_simulation_null_reproducible_for_any_n_jobs():
+    rng = np.random.default_rng(9)
+    s, y = _dependent_background(rng, 20_000)
+    s_sim, y_sim = _dependent_background(rng, 20_000)
+    kw = {"rel_uncertainty": 0.05, "method": "simulation", "n_resamples": 2500}
+    a = MutualInformationIndependenceTest(random_state=3, **kw).fit(
+        s, y, s_simulation=s_sim, y_simulation=y_sim
+    )
+    b = MutualInformationIndependenceTest(random_state=3, n_jobs=2, **kw).fit(
+        s, y, s_simulation=s_sim, y_simulation=y_sim
+    )
+    np.testing.assert_array_equal(a.null_distribution_, b.null_distribution_)
+
+
+def test_simulation_null_input_errors():
+    rng = np.random.default_rng(10)
+    s, y = rng.random(20_000), rng.random(20_000)
+    with pytest.raises(ValueError, match="pass fit\\(s, y, s_simulation"):
+        MutualInformationIndependenceTest(rel_uncertainty=0.05, method="simulation").fit(s, y)
+    with pytest.raises(ValueError, match="only with method='simulation'"):
+        MutualInformationIndependenceTest(rel_uncertainty=0.05).fit(
+            s, y, s_simulation=s, y_simulation=y
+        )
+    bad = s.copy()
+    bad[4] = np.nan
+    with pytest.raises(ValueError, match="s_simulation contains 1 NaN"):
+        MutualInformationIndependenceTest(rel_uncertainty=0.05, method="simulation").fit(
+            s, y, s_simulation=bad, y_simulation=y
+        )
