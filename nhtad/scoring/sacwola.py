@@ -226,7 +226,7 @@ class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
             net = self._build_net(torch, generator, valid_set, first_epochs, tag=f"init {k}")
             net.fit(x_train, y_train)
             nets.append(net)
-            losses.append(net.history[-1, "valid_loss"] if inner else np.nan)
+            losses.append(self._validation_loss(net) if inner else np.nan)
         best = int(np.nanargmin(losses)) if self.n_init > 1 else 0
         net = nets[best]
         if self.n_init > 1:
@@ -240,8 +240,13 @@ class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
         self.n_epochs_ = len(net.history)
         self.best_init_ = best
         self.init_validation_losses_ = np.array(losses) if self.n_init > 1 else None
-        self.validation_loss_ = float(min(net.history[:, "valid_loss"])) if inner else None
+        self.validation_loss_ = self._validation_loss(net) if inner else None
         return self
+
+    def _validation_loss(self, net):
+        # With early stopping the best epoch's parameters are restored: judge by that epoch.
+        history = net.history[:, "valid_loss"]
+        return float(min(history) if self.early_stopping else history[-1])
 
     def _check_params(self):
         check_positive_int(self.batch_size, "batch_size")
