@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..utils.optional import import_optional
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_open_unit_interval, check_positive_int
-from .weights import check_region_labels, sacwola_targets_and_weights
+from .weights import check_region_labels, check_simulation_flags, sacwola_targets_and_weights
 
 __all__ = ["SACWoLaClassifier"]
 
@@ -187,13 +187,11 @@ class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
                 f"{'signal region' if region[0] else 'sidebands'}): CWoLa needs both regions. "
                 f"Check the window and the region boundaries, or use a stratified split."
             )
-        targets, weights = sacwola_targets_and_weights(
-            region, is_simulation, sample_weight, lam=self.lam
-        )
-        is_data = np.ones(region.shape[0], bool) if is_simulation is None else ~np.asarray(
-            is_simulation, bool
-        )
-        user = np.ones(region.shape[0]) if sample_weight is None else np.asarray(sample_weight)
+        n = region.shape[0]
+        sim = None if is_simulation is None else check_simulation_flags(is_simulation, n)
+        targets, weights = sacwola_targets_and_weights(region, sim, sample_weight, lam=self.lam)
+        is_data = np.ones(n, bool) if sim is None else ~sim
+        user = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
         self._fit_scaler(X[is_data & (user > 0)], user[is_data & (user > 0)])
 
         # Events of zero weight (simulation at lam = 0) leave the batches: the loss is the same.
