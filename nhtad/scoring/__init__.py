@@ -4,12 +4,16 @@
   needs the ``torch`` extra; importing it does not);
 - :class:`HGBEnsembleClassifier`: an ensemble of HistGradientBoosting classifiers, the baseline;
 - :func:`out_of_fold_scores`: k-fold scores for data and simulation, with seed ensembling;
-- :func:`decorrelation_report`: the checks that a score did not learn m_jj.
+- :func:`decorrelation_report`: the checks that a score did not learn m_jj;
+- :class:`NPLMKernelEstimator`: the NPLM test statistic and log density ratio with a Nyström
+  Gaussian-kernel model (FALKON-style solver in torch, :mod:`nhtad.scoring.nystrom`).
 """
 
 from .crossfit import OutOfFoldScores, out_of_fold_scores
 from .diagnostics import DecorrelationReport, decorrelation_report
 from .hgb import HGBEnsembleClassifier
+from .kernel_width import candidate_sigma
+from .nplm import NPLMKernelEstimator
 from .sacwola import SACWoLaClassifier
 from .weights import sacwola_targets_and_weights
 
@@ -21,4 +25,6 @@ __all__ = [
     "decorrelation_report",
     "DecorrelationReport",
     "sacwola_targets_and_weights",
+    "NPLMKernelEstimator",
+    "candidate_sigma",
 ]

@@ -1,0 +1,167 @@
+"""Products with the Nyström Gaussian kernel block K_NM, stored or recomputed in tiles (torch).
+
+The kernel is k(x, c) = exp(-||x - c||^2 / (2 sigma^2)) (falkon's ``GaussianKernel``). Every
+Newton-CG iteration of the NPLM solver needs ``K_NM v`` and ``K_MN (d * K_NM v)``. The cost
+analysis of ``reference/nplm_falkon.md`` (Secs. 11, 13) drives the choices here:
+
+- when ``N * M`` float64 entries fit the memory cap, K_NM is built once and stored, and each
+  CG iteration becomes memory-bound matrix-vector products (falkon recomputes the kernel on
+  every pass: two exponentials of N x M entries per CG iteration);
+- otherwise K_NM is recomputed tile by tile, and the Hessian product is *fused*: each tile is
+  exponentiated once and used for both ``K_tile v`` and ``K_tile^T (d * K_tile v)``, half of
+  falkon's exponential work;
+- several widths on the same centres share the squared distances (stored once when the cap
+  allows both them and one kernel).
+
+Everything stays in float64: K_MM is numerically rank-deficient at the usual widths and the
+preconditioner's ``T^{-1}`` amplifies any rounding of K_NM (Sec. 12 of the reference).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["NystromKernel", "SquaredDistances", "gaussian_kernel", "DEFAULT_MAX_MEMORY"]
+
+#: Default memory cap (bytes) for stored kernel matrices: 8 GiB.
+DEFAULT_MAX_MEMORY = 8 * 2**30
+
+# Rows per tile: about 4 MiB of float64 at M = 2000, small enough to stay in cache between the
+# two products of a fused pass, large enough that per-tile Python overhead is negligible.
+_TILE_BYTES = 4 * 2**20
+
+
+def _tile_rows(n_centers: int, itemsize: int = 8) -> int:
+    return max(64, _TILE_BYTES // max(1, n_centers * itemsize))
+
+
+def _squared_distances_into(out, X, C, x_sq, c_sq):
+    """||x||^2 + ||c||^2 - 2 x.c for one tile, clamped at 0 (cancellation can go negative)."""
+    torch.addmm(x_sq[:, None] + c_sq[None, :], X, C.T, beta=1.0, alpha=-2.0, out=out)
+    return out.clamp_min_(0.0)
+
+
+def gaussian_kernel(X, C, sigma: float):
+    """Dense Gaussian kernel ``exp(-||x - c||^2 / (2 sigma^2))``, shape (len(X), len(C))."""
+    out = torch.empty((X.shape[0], C.shape[0]), dtype=X.dtype, device=X.device)
+    _squared_distances_into(out, X, C, (X * X).sum(1), (C * C).sum(1))
+    return out.mul_(-0.5 / sigma**2).exp_()
+
+
+class SquaredDistances:
+    """Squared distances between N points and M centres, stored when ``store`` is True.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (N, d)
+    C : torch.Tensor of shape (M, d)
+    store : bool
+        Keep the full (N, M) matrix so that kernels at several widths skip the distance GEMM.
+    """
+
+    def __init__(self, X, C, *, store: bool):
+        self.X, self.C = X, C
+        self.x_sq = (X * X).sum(1)
+        self.c_sq = (C * C).sum(1)
+        self.tile = _tile_rows(C.shape[0])
+        self.matrix = None
+        if store:
+            self.matrix = torch.empty((X.shape[0], C.shape[0]), dtype=X.dtype, device=X.device)
+            for start in range(0, X.shape[0], self.tile):
+                stop = start + self.tile
+                _squared_distances_into(
+                    self.matrix[start:stop], X[start:stop], C, self.x_sq[start:stop], self.c_sq
+                )
+
+    @property
+    def shape(self):
+        return (self.X.shape[0], self.C.shape[0])
+
+    def tile_into(self, out, start: int, stop: int):
+        """Write the distances of rows ``start:stop`` into ``out`` and return it."""
+        if self.matrix is not None:
+            return out.copy_(self.matrix[start:stop])
+        return _squared_distances_into(
+            out, self.X[start:stop], self.C, self.x_sq[start:stop], self.c_sq
+        )
+
+
+class NystromKernel:
+    """The block K_NM = k(X, C) at one width, with the products the Newton-CG solver needs.
+
+    Parameters
+    ----------
+    distances : SquaredDistances
+        Points, centres and (maybe stored) squared distances.
+    sigma : float
+        Gaussian width.
+    store : bool
+        Build K_NM once and keep it (``8 N M`` bytes); otherwise recompute tiles on every pass.
+    buffer : torch.Tensor or None
+        Preallocated (N, M) storage to reuse across widths when ``store`` is True.
+    """
+
+    def __init__(self, distances: SquaredDistances, sigma: float, *, store: bool, buffer=None):
+        self.distances = distances
+        self.sigma = float(sigma)
+        self.scale = -0.5 / self.sigma**2
+        self.tile = distances.tile
+        n, m = distances.shape
+        self.n_points, self.n_centers = n, m
+        X = distances.X
+        self.dtype, self.device = X.dtype, X.device
+        self.matrix = None
+        if store:
+            matrix = (
+                buffer
+                if buffer is not None
+                else torch.empty((n, m), dtype=X.dtype, device=X.device)
+            )
+            if distances.matrix is not None:
+                torch.mul(distances.matrix, self.scale, out=matrix).exp_()
+            else:
+                for start, stop in self._tiles():
+                    distances.tile_into(matrix[start:stop], start, stop).mul_(self.scale).exp_()
+            self.matrix = matrix
+        else:
+            self._work = torch.empty((self.tile, m), dtype=X.dtype, device=X.device)
+
+    @property
+    def stored(self) -> bool:
+        return self.matrix is not None
+
+    def _tiles(self):
+        for start in range(0, self.n_points, self.tile):
+            yield start, min(start + self.tile, self.n_points)
+
+    def _tile(self, start, stop):
+        if self.matrix is not None:
+            return self.matrix[start:stop]
+        work = self._work[: stop - start]
+        return self.distances.tile_into(work, start, stop).mul_(self.scale).exp_()
+
+    def matvec(self, v):
+        """K_NM v for v of shape (M,) or (M, k)."""
+        if self.matrix is not None:
+            return self.matrix @ v
+        out = torch.empty((self.n_points, *v.shape[1:]), dtype=self.dtype, device=self.device)
+        for start, stop in self._tiles():
+            torch.matmul(self._tile(start, stop), v, out=out[start:stop])
+        return out
+
+    def rmatvec(self, u):
+        """K_MN u for u of shape (N,) or (N, k)."""
+        if self.matrix is not None:
+            return self.matrix.T @ u
+        out = torch.zeros((self.n_centers, *u.shape[1:]), dtype=self.dtype, device=self.device)
+        for start, stop in self._tiles():
+            out += self._tile(start, stop).T @ u[start:stop]
+        return out
+
+    def hessvec(self, v, curvature):
+        """K_MN (curvature * K_NM v) in one pass over the tiles (each tile built once)."""
+        out = torch.zeros_like(v)
+        for start, stop in self._tiles():
+            tile = self._tile(start, stop)
+            out += tile.T @ (curvature[start:stop] * (tile @ v))
+        return out
