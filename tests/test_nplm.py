@@ -326,3 +326,16 @@ def test_falkon_backend_builds_the_nplm_falkon_recipe(monkeypatch):
     np.testing.assert_array_equal(calls["selector"][2].numpy(), est.center_indices_)
     np.testing.assert_array_equal(calls["selector"][1].numpy().ravel(), y[est.center_indices_])
     assert est.statistic_ == 0.0 and est.kernel_storage_ == "falkon"
+
+
+def test_falkons_small_benchmark_statistic():
+    """falkon 0.9.0 gave t = 163.559 for N_D = 10k, N_R = 20k, M = 500, sigma 4.3 (nplm_falkon.md Sec. 13)."""
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((20000, 5))
+    data = rng.standard_normal((10000, 5))
+    X = np.vstack([data, reference])
+    y = np.r_[np.ones(10000, int), np.zeros(20000, int)]
+    sigma = candidate_sigma(reference, 90)
+    assert sigma == 4.3
+    est = NPLMKernelEstimator(sigma=sigma, n_centers=500, random_state=0).fit(X, y)
+    assert est.statistic_ == pytest.approx(163.559, abs=5e-4)

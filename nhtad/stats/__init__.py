@@ -4,13 +4,25 @@ Every test is a scikit-learn style estimator whose ``fit(s, y)`` runs the test a
 ``statistic_``, ``pvalue_``, ``log_pvalue_``, ``significance_`` (Z), ``n_events_`` and
 ``result_`` (a frozen :class:`TestResult`); ``score(s, y)`` returns Z and ``test(s, y)`` the
 :class:`TestResult`.
+
+Toy-calibrated combinations of several tests (:class:`MultipleTestCombination`, arXiv:2408.12296)
+and the chi-square fit of a null sample (:func:`fit_chi2_dof`) live here too.
 """
 
 from .base import BaseTest, TestResult
 from .binning import equal_count_binning, equal_count_edges, min_count_for
 from .blum_kiefer_rosenblatt import bkr_log_sf
+from .chi2_fit import Chi2Fit, Chi2Significance, chi2_significance, fit_chi2_dof
 from .distance_correlation import DistanceCorrelationTest, distance_covariance_u
 from .hoeffding import HoeffdingDTest, hoeffding_d
+from .multiple_testing import (
+    COMBINATION_METHODS,
+    MultipleTestCombination,
+    calibrated_pvalues,
+    combine,
+    holm_bonferroni,
+    leave_one_out_pvalues,
+)
 from .mutual_info import MutualInformationIndependenceTest, mutual_information
 from .pvalues import (
     chi2_log_sf,
@@ -42,4 +54,14 @@ __all__ = [
     "log_pvalue_to_significance",
     "pvalue_to_significance",
     "significance_to_log_pvalue",
+    "MultipleTestCombination",
+    "COMBINATION_METHODS",
+    "leave_one_out_pvalues",
+    "calibrated_pvalues",
+    "combine",
+    "holm_bonferroni",
+    "fit_chi2_dof",
+    "Chi2Fit",
+    "chi2_significance",
+    "Chi2Significance",
 ]

@@ -1,0 +1,34 @@
+"""Calibration of tests with toys: running toys, power at a significance, median significance.
+
+- :func:`run_toys`: fit an estimator or test on ``n_toys`` toys from a generator, seeds spawned
+  in the parent, through joblib (identical for any ``n_jobs`` and backend);
+- :class:`ReferenceResampler`: NPLM-style null (and signal) toys drawn from a background pool;
+- :func:`power_at_significance`: fraction of alternative toys beyond the null quantile of a
+  Gaussian significance Z, with a Clopper-Pearson interval;
+- :func:`clopper_pearson`: the exact binomial confidence interval;
+- :func:`median_significance`: Z of the median alternative toy, with an order-statistic interval.
+"""
+
+from .generators import ReferenceResampler
+from .power import (
+    ClopperPearsonInterval,
+    MedianSignificance,
+    PowerAtSignificance,
+    clopper_pearson,
+    median_significance,
+    power_at_significance,
+)
+from .toys import ToyStatistics, run_one_toy, run_toys
+
+__all__ = [
+    "run_toys",
+    "run_one_toy",
+    "ToyStatistics",
+    "ReferenceResampler",
+    "power_at_significance",
+    "PowerAtSignificance",
+    "clopper_pearson",
+    "ClopperPearsonInterval",
+    "median_significance",
+    "MedianSignificance",
+]

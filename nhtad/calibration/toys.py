@@ -1,0 +1,112 @@
+"""Run a test (or an estimator with a ``statistic_``) on many toys, reproducibly and in parallel.
+
+Seeds come from ``SeedSequence(random_state).spawn(n_toys)`` in the parent; toy ``i`` uses only
+child ``i`` (one grandchild for the generator, one for the estimator's ``random_state``, e.g.
+NPLM's centres, which are therefore re-drawn every toy). Toys are grouped into batches of fixed
+size for joblib, so the result is the same for any ``n_jobs`` and any joblib backend
+(``joblib.parallel_config(backend="dask")`` moves them to a cluster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.parallel import Parallel, delayed
+
+from ..utils.progress import progress
+from ..utils.random import as_seed_sequence
+from ..utils.validation import check_positive_int
+
+__all__ = ["ToyStatistics", "run_toys", "run_one_toy"]
+
+
+@dataclass(frozen=True, eq=False)
+class ToyStatistics:
+    """Statistics of ``n_toys`` toys and the seeds that made them.
+
+    Attributes
+    ----------
+    statistics : ndarray of shape (n_toys,) or (n_toys, n_statistics)
+        ``statistic_`` of each toy's fit (one column per width for a multi-width NPLM fit).
+    seeds : list of numpy.random.SeedSequence
+        Toy ``i`` is reproduced alone by ``run_one_toy(estimator, generator, seeds[i])``.
+    """
+
+    statistics: np.ndarray
+    seeds: list
+
+
+def _child(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    # SeedSequence.spawn counts its children, so a second call gives different ones; building
+    # the k-th child from the spawn key keeps a toy's seeds a pure function of its seed.
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k))
+
+
+def _toy_seeds(seed: np.random.SeedSequence):
+    generator_seed, estimator_seed = _child(seed, 0), _child(seed, 1)
+    return generator_seed, int(estimator_seed.generate_state(1, np.uint32)[0])
+
+
+def run_one_toy(estimator, generator, seed: np.random.SeedSequence, statistic="statistic_"):
+    """Fit a clone of ``estimator`` on ``generator(seed)`` and return its statistic."""
+    generator_seed, estimator_seed = _toy_seeds(seed)
+    arrays = generator(generator_seed)
+    est = clone(estimator)
+    if "random_state" in est.get_params(deep=False):
+        est.set_params(random_state=estimator_seed)
+    est.fit(*arrays)
+    return np.asarray(getattr(est, statistic), dtype=np.float64)
+
+
+def _run_batch(estimator, generator, seeds, statistic):
+    return [run_one_toy(estimator, generator, seed, statistic) for seed in seeds]
+
+
+def run_toys(
+    estimator,
+    generator,
+    n_toys: int,
+    *,
+    statistic: str = "statistic_",
+    batch_size: int = 10,
+    n_jobs=None,
+    random_state=None,
+    verbose=0,
+) -> ToyStatistics:
+    """Fit ``estimator`` on ``n_toys`` toys from ``generator`` and collect their statistics.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Cloned per toy; ``fit(*generator(seed))`` must set the attribute ``statistic``. Its
+        ``random_state`` (if any) is set per toy.
+    generator : callable
+        ``generator(random_state) -> tuple of arrays``, e.g.
+        :class:`~nhtad.calibration.ReferenceResampler`.
+    n_toys : int
+    statistic : str, default="statistic_"
+        Fitted attribute to collect.
+    batch_size : int, default=10
+        Toys per joblib task (amortises dispatch; does not change the result).
+    n_jobs : int or None
+        joblib workers.
+    random_state : None, int, Generator, RandomState or SeedSequence
+    verbose : int
+        Progress bar over batches when > 0.
+    """
+    n_toys = check_positive_int(n_toys, "n_toys")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if not callable(generator):
+        raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
+    seeds = as_seed_sequence(random_state).spawn(n_toys)
+    batches = [seeds[i : i + batch_size] for i in range(0, n_toys, batch_size)]
+    tasks = (delayed(_run_batch)(estimator, generator, batch, statistic) for batch in batches)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    values = [
+        v
+        for batch in progress(results, total=len(batches), verbose=verbose, desc="toys")
+        for v in batch
+    ]
+    return ToyStatistics(statistics=np.stack(values), seeds=seeds)
