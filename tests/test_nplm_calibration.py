@@ -45,7 +45,9 @@ def test_toys_are_the_same_for_any_n_jobs_and_reproducible_one_by_one():
     two = run_toys(estimator, generator, 12, batch_size=5, random_state=7, n_jobs=2)
     np.testing.assert_array_equal(one.statistics, two.statistics)
     assert one.statistics.shape == (12, 3)
-    np.testing.assert_array_equal(run_one_toy(estimator, generator, one.seeds[4]), one.statistics[4])
+    np.testing.assert_array_equal(
+        run_one_toy(estimator, generator, one.seeds[4]), one.statistics[4]
+    )
     # Centres are re-drawn per toy: different toys, different statistics.
     assert np.unique(one.statistics[:, 0]).size == 12
 
