@@ -35,21 +35,17 @@ def _tile_rows(n_centers: int, itemsize: int = 8) -> int:
     return max(64, _TILE_BYTES // max(1, n_centers * itemsize))
 
 
-def _squared_distances_into(out, X, C, x_sq, c_sq):
-    """||x||^2 + ||c||^2 - 2 x.c for one tile, clamped at 0 (cancellation can go negative)."""
-    torch.addmm(x_sq[:, None] + c_sq[None, :], X, C.T, beta=1.0, alpha=-2.0, out=out)
-    return out.clamp_min_(0.0)
-
-
 def gaussian_kernel(X, C, sigma: float):
     """Dense Gaussian kernel ``exp(-||x - c||^2 / (2 sigma^2))``, shape (len(X), len(C))."""
-    out = torch.empty((X.shape[0], C.shape[0]), dtype=X.dtype, device=X.device)
-    _squared_distances_into(out, X, C, (X * X).sum(1), (C * C).sum(1))
-    return out.mul_(-0.5 / sigma**2).exp_()
+    return NystromKernel(SquaredDistances(X, C, store=False), sigma, store=True).matrix
 
 
 class SquaredDistances:
     """Squared distances between N points and M centres, stored when ``store`` is True.
+
+    ``||x - c||^2 = ||x||^2 + ||c||^2 - 2 x.c`` is one GEMM of augmented matrices,
+    [x, ||x||^2, 1] . [-2c, 1, ||c||^2], so a kernel tile costs a GEMM, a clamp and an exp and
+    no temporary: the Gaussian's -1/(2 sigma^2) is folded into the centres' side.
 
     Parameters
     ----------
@@ -61,29 +57,37 @@ class SquaredDistances:
 
     def __init__(self, X, C, *, store: bool):
         self.X, self.C = X, C
-        self.x_sq = (X * X).sum(1)
-        self.c_sq = (C * C).sum(1)
+        self.points = torch.cat([X, (X * X).sum(1, keepdim=True), X.new_ones(X.shape[0], 1)], 1)
+        self.centres = torch.cat([-2.0 * C, C.new_ones(C.shape[0], 1), (C * C).sum(1, keepdim=True)], 1)
         self.tile = _tile_rows(C.shape[0])
+        self._scaled = (None, None)
         self.matrix = None
         if store:
             self.matrix = torch.empty((X.shape[0], C.shape[0]), dtype=X.dtype, device=X.device)
+            centres_t = self.centres.T.contiguous()
             for start in range(0, X.shape[0], self.tile):
                 stop = start + self.tile
-                _squared_distances_into(
-                    self.matrix[start:stop], X[start:stop], C, self.x_sq[start:stop], self.c_sq
-                )
+                torch.mm(self.points[start:stop], centres_t, out=self.matrix[start:stop])
+            # Cancellation in the expansion can leave tiny negative distances.
+            self.matrix.clamp_min_(0.0)
 
     @property
     def shape(self):
         return (self.X.shape[0], self.C.shape[0])
 
-    def tile_into(self, out, start: int, stop: int):
-        """Write the distances of rows ``start:stop`` into ``out`` and return it."""
+    def _scaled_centres(self, scale: float):
+        if self._scaled[0] != scale:
+            self._scaled = (scale, (scale * self.centres).T.contiguous())
+        return self._scaled[1]
+
+    def kernel_tile_into(self, out, start: int, stop: int, scale: float):
+        """Write exp(scale * distance) of rows ``start:stop`` into ``out`` (scale < 0)."""
         if self.matrix is not None:
-            return out.copy_(self.matrix[start:stop])
-        return _squared_distances_into(
-            out, self.X[start:stop], self.C, self.x_sq[start:stop], self.c_sq
-        )
+            torch.mul(self.matrix[start:stop], scale, out=out)
+        else:
+            torch.mm(self.points[start:stop], self._scaled_centres(scale), out=out)
+            out.clamp_max_(0.0)
+        return out.exp_()
 
 
 class NystromKernel:
@@ -117,11 +121,8 @@ class NystromKernel:
                 if buffer is not None
                 else torch.empty((n, m), dtype=X.dtype, device=X.device)
             )
-            if distances.matrix is not None:
-                torch.mul(distances.matrix, self.scale, out=matrix).exp_()
-            else:
-                for start, stop in self._tiles():
-                    distances.tile_into(matrix[start:stop], start, stop).mul_(self.scale).exp_()
+            for start, stop in self._tiles():
+                distances.kernel_tile_into(matrix[start:stop], start, stop, self.scale)
             self.matrix = matrix
         else:
             self._work = torch.empty((self.tile, m), dtype=X.dtype, device=X.device)
@@ -138,7 +139,7 @@ class NystromKernel:
         if self.matrix is not None:
             return self.matrix[start:stop]
         work = self._work[: stop - start]
-        return self.distances.tile_into(work, start, stop).mul_(self.scale).exp_()
+        return self.distances.kernel_tile_into(work, start, stop, self.scale)
 
     def matvec(self, v):
         """K_NM v for v of shape (M,) or (M, k)."""
