@@ -149,11 +149,38 @@ def test_kernel_is_recomputed_in_tiles_beyond_the_memory_cap():
     stored = NPLMKernelEstimator(**params).fit(X, y)
     assert stored.kernel_storage_ == "stored"
     assert est.statistic_ == pytest.approx(stored.statistic_, rel=1e-6)
-    # The recomputing operator owns one tile of work space, never an N x M matrix.
+    # The recomputing operator owns one tile of work space per worker thread, never N x M.
     Xt = torch.as_tensor(X)
     kernel = NystromKernel(SquaredDistances(Xt, Xt[:300], store=False), 2.0, store=False)
-    assert kernel.matrix is None and kernel._work.shape == (kernel.tile, 300)
+    assert kernel.matrix is None and len(kernel._work) == kernel.workers
+    assert all(work.shape == (kernel.tile, 300) for work in kernel._work)
     assert kernel.tile * 300 * 8 <= 8 * 2**20
+
+
+@pytest.mark.parametrize("store", [True, False])
+def test_kernel_products_do_not_depend_on_the_number_of_worker_threads(store):
+    """Tiles are shared between threads, but each tile's term is summed in a fixed order."""
+    import torch
+
+    from nhtad.scoring.kernel_operator import NystromKernel, SquaredDistances
+
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.standard_normal((5000, 3)))
+    v = torch.as_tensor(rng.standard_normal(40))
+    curvature = torch.as_tensor(rng.uniform(0.1, 1.0, 5000))
+    results = []
+    for workers in (1, 2, 3):
+        distances = SquaredDistances(X, X[:40], store=False)
+        distances.tile = 64  # many tiles, so that every worker gets several
+        kernel = NystromKernel(distances, 1.5, store=store)
+        kernel.workers = workers
+        kernel._work = [torch.empty((64, 40), dtype=X.dtype) for _ in range(workers)]
+        results.append((kernel.hessvec(v, curvature), kernel.rmatvec(curvature), kernel.matvec(v)))
+    for other in results[1:]:
+        for ours, theirs in zip(results[0], other):
+            assert torch.equal(ours, theirs)
+    dense = torch.exp(-(torch.cdist(X, X[:40]) ** 2) / (2 * 1.5**2))
+    torch.testing.assert_close(results[0][0], dense.T @ (curvature * (dense @ v)))
 
 
 @pytest.mark.slow
