@@ -128,7 +128,9 @@ def run_once(X, mjj, region, is_sim, truth, *, lam, cv, seed, rel, n_resamples, 
     s_data, y_data = oof.data, mjj[~is_sim]
     asym = MutualInformationIndependenceTest(rel_uncertainty=rel).fit(s_data, y_data)
     ref = MutualInformationIndependenceTest(
-        rel_uncertainty=rel, method="simulation", n_resamples=n_resamples,
+        rel_uncertainty=rel,
+        method="simulation",
+        n_resamples=n_resamples,
         random_state=seeds(*seed, 1),
     ).fit(s_data, y_data, s_simulation=oof.simulation, y_simulation=mjj[is_sim])
     report = decorrelation_report(
@@ -168,13 +170,23 @@ def part_table(cfg, rows):
             X, mjj, region, is_sim, truth, z0 = build(cfg, sb, r)
             for lam in (0.0, 1.0):
                 res = run_once(
-                    X, mjj, region, is_sim, truth, lam=lam, cv=cfg["cv"], seed=[3000, r],
-                    rel=cfg["rel_uncertainty"], n_resamples=cfg["n_resamples"],
+                    X,
+                    mjj,
+                    region,
+                    is_sim,
+                    truth,
+                    lam=lam,
+                    cv=cfg["cv"],
+                    seed=[3000, r],
+                    rel=cfg["rel_uncertainty"],
+                    n_resamples=cfg["n_resamples"],
                 )
                 res.update(part="table", sb=sb, realisation=r, z0=z0, n_data=int((~is_sim).sum()))
                 rows.append(res)
-                log(f"table S/B={sb} r={r} lam={lam}: Z_asym={res['z_asymptotic']:.2f} "
-                    f"Z_sim={res['z_simulation']:.2f} Z0={z0:.2f} ({res['seconds']:.0f} s)")
+                log(
+                    f"table S/B={sb} r={r} lam={lam}: Z_asym={res['z_asymptotic']:.2f} "
+                    f"Z_sim={res['z_simulation']:.2f} Z0={z0:.2f} ({res['seconds']:.0f} s)"
+                )
 
 
 def table_markdown(rows, cfg):
@@ -205,13 +217,23 @@ def part_scan(cfg, rows):
         for r in range(cfg["scan_realisations"]):
             X, mjj, region, is_sim, truth, _ = build(cfg, 0.0, 100 + r, mismodelling=strength)
             res = run_once(
-                X, mjj, region, is_sim, truth, lam=1.0, cv=cfg["cv"], seed=[4000, r],
-                rel=cfg["rel_uncertainty"], n_resamples=cfg["n_resamples"],
+                X,
+                mjj,
+                region,
+                is_sim,
+                truth,
+                lam=1.0,
+                cv=cfg["cv"],
+                seed=[4000, r],
+                rel=cfg["rel_uncertainty"],
+                n_resamples=cfg["n_resamples"],
             )
             res.update(part="scan", mismodelling=strength, realisation=r)
             rows.append(res)
-            log(f"scan mismodelling={strength} r={r}: Z_asym={res['z_asymptotic']:.2f} "
-                f"Z_sim={res['z_simulation']:.2f} Z_MI(sim)={res['z_mi_on_simulation']:.2f}")
+            log(
+                f"scan mismodelling={strength} r={r}: Z_asym={res['z_asymptotic']:.2f} "
+                f"Z_sim={res['z_simulation']:.2f} Z_MI(sim)={res['z_mi_on_simulation']:.2f}"
+            )
 
 
 def scan_markdown(rows, cfg):
@@ -250,15 +272,27 @@ def part_fpr(cfg, rows):
             extra = dict(extra)
             lam = extra.pop("lam", 1.0)
             res = run_once(
-                X, mjj, region, is_sim, truth, lam=lam, cv=cfg["fpr_cv"], seed=[5000, r],
-                rel=cfg["fpr_rel_uncertainty"], n_resamples=cfg["n_resamples"], **extra,
+                X,
+                mjj,
+                region,
+                is_sim,
+                truth,
+                lam=lam,
+                cv=cfg["fpr_cv"],
+                seed=[5000, r],
+                rel=cfg["fpr_rel_uncertainty"],
+                n_resamples=cfg["n_resamples"],
+                **extra,
             )
             res.update(part="fpr", variant=name, realisation=r)
             rows.append(res)
-        log(f"fpr r={r}: " + ", ".join(
-            f"{row['variant']}: p={row['p_asymptotic']:.3g}/{row['p_simulation']:.3g}"
-            for row in rows[-len(FPR_VARIANTS):]
-        ))
+        log(
+            f"fpr r={r}: "
+            + ", ".join(
+                f"{row['variant']}: p={row['p_asymptotic']:.3g}/{row['p_simulation']:.3g}"
+                for row in rows[-len(FPR_VARIANTS) :]
+            )
+        )
 
 
 def _rate(p, alpha=0.05):
@@ -279,18 +313,14 @@ def fpr_markdown(rows):
             p = np.array([r[f"p_{null}"] for r in sel])
             z = np.array([r[f"z_{null}"] for r in sel])
             ks = stats.kstest(p, "uniform").pvalue
-            lines.append(
-                f"| {name} | {null} | {_rate(p)} | {ks:.3g} | {np.median(z):.2f} |"
-            )
+            lines.append(f"| {name} | {null} | {_rate(p)} | {ks:.3g} | {np.median(z):.2f} |")
     return lines
 
 
 def part_speed(cfg, out):
     X, mjj, region, is_sim, truth, _ = build(cfg, cfg["speed_signal_to_background"], 900)
     subset = region + 2 * is_sim
-    train, test = next(
-        StratifiedKFold(cfg["cv"], shuffle=True, random_state=0).split(X, subset)
-    )
+    train, test = next(StratifiedKFold(cfg["cv"], shuffle=True, random_state=0).split(X, subset))
     data_test = test[~is_sim[test]]
     for name, params in (("seed recipe", SEED_RECIPE), ("nhtad default", {})):
         if cfg["speed_max_epochs"] is not None:
@@ -305,7 +335,12 @@ def part_speed(cfg, out):
         log(f"speed {name}: {seconds:.1f} s per fold, signal AUC {auc:.4f}")
     start = time.perf_counter()
     out_of_fold_scores(
-        SACWoLaClassifier(), X, region, is_simulation=is_sim, cv=cfg["cv"], random_state=0,
+        SACWoLaClassifier(),
+        X,
+        region,
+        is_simulation=is_sim,
+        cv=cfg["cv"],
+        random_state=0,
     )
     out["nhtad default"]["seconds_all_folds"] = time.perf_counter() - start
     out["n_train"] = int(train.size)

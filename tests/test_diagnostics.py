@@ -23,7 +23,10 @@ def test_blind_score_passes_and_signal_auc_is_reported(events):
     rng, mjj, sim, truth = events
     s = rng.normal(size=mjj.size) + 2.0 * truth
     report = decorrelation_report(
-        s, mjj, is_simulation=sim, truth=truth,
+        s,
+        mjj,
+        is_simulation=sim,
+        truth=truth,
         mi_test=MutualInformationIndependenceTest(rel_uncertainty=0.05),
     )
     assert report.auc_simulation_region == pytest.approx(0.5, abs=0.02)
@@ -32,8 +35,11 @@ def test_blind_score_passes_and_signal_auc_is_reported(events):
     assert report.auc_signal > 0.9
     assert report.auc_background_region == pytest.approx(0.5, abs=0.02)
     assert set(report.as_dict()) == {
-        "auc_simulation_region", "mi_simulation_Z", "mi_simulation_p",
-        "auc_background_region", "auc_signal",
+        "auc_simulation_region",
+        "mi_simulation_Z",
+        "mi_simulation_p",
+        "auc_background_region",
+        "auc_signal",
     }
 
 
@@ -41,7 +47,9 @@ def test_score_that_learned_mjj_is_flagged(events):
     rng, mjj, sim, _ = events
     s = SignalRegion().in_signal_region(mjj) + rng.normal(size=mjj.size)
     report = decorrelation_report(
-        s, mjj, is_simulation=sim,
+        s,
+        mjj,
+        is_simulation=sim,
         mi_test=MutualInformationIndependenceTest(rel_uncertainty=0.05),
     )
     assert report.auc_simulation_region > 0.7

@@ -185,7 +185,13 @@ def test_out_of_fold_scores_cover_every_event_once(toy):
     assert oof.data.size == (~sim).sum() and oof.simulation.size == sim.sum()
     assert oof.seeds.shape == (4, 2) and np.unique(oof.seeds).size == 8
     again = out_of_fold_scores(
-        SACWoLaClassifier(**FAST), X, region, is_simulation=sim, cv=4, n_seeds=2, random_state=0,
+        SACWoLaClassifier(**FAST),
+        X,
+        region,
+        is_simulation=sim,
+        cv=4,
+        n_seeds=2,
+        random_state=0,
         n_jobs=2,
     )
     np.testing.assert_array_equal(oof.scores, again.scores)

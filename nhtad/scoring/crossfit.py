@@ -163,10 +163,20 @@ def out_of_fold_scores(
     )
 
     tasks = [
-        (k, j, delayed(_fit_and_score)(
-            estimator, X, region, train, test, seeds[k, j] if has_seed else None, fit_params,
-            method,
-        ))
+        (
+            k,
+            j,
+            delayed(_fit_and_score)(
+                estimator,
+                X,
+                region,
+                train,
+                test,
+                seeds[k, j] if has_seed else None,
+                fit_params,
+                method,
+            ),
+        )
         for k, (train, test) in enumerate(splits)
         for j in range(n_seeds)
     ]
