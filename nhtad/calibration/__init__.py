@@ -2,14 +2,18 @@
 
 - :func:`run_toys`: fit an estimator or test on ``n_toys`` toys from a generator, seeds spawned
   in the parent, through joblib (identical for any ``n_jobs`` and backend);
+- :class:`ToyCalibrator`: the null distribution of a whole test or pipeline from toys
+  (GridSearch-like; joblib; split runs merge; save/load), empirical p-values, power;
 - :class:`ReferenceResampler`: NPLM-style null (and signal) toys drawn from a background pool;
+- :class:`LHCOToys`: toys from the embedded LHCO-like generator (template, regions or m_jj);
 - :func:`power_at_significance`: fraction of alternative toys beyond the null quantile of a
   Gaussian significance Z, with a Clopper-Pearson interval;
 - :func:`clopper_pearson`: the exact binomial confidence interval;
 - :func:`median_significance`: Z of the median alternative toy, with an order-statistic interval.
 """
 
-from .generators import ReferenceResampler
+from .calibrator import ToyCalibrator, ToyFailedError
+from .generators import LHCOToys, ReferenceResampler
 from .power import (
     ClopperPearsonInterval,
     MedianSignificance,
@@ -18,9 +22,13 @@ from .power import (
     median_significance,
     power_at_significance,
 )
-from .toys import ToyStatistics, run_one_toy, run_toys
+from .toys import ToyStatistics, run_one_toy, run_toys, toy_seed
 
 __all__ = [
+    "ToyCalibrator",
+    "ToyFailedError",
+    "LHCOToys",
+    "toy_seed",
     "run_toys",
     "run_one_toy",
     "ToyStatistics",

@@ -8,8 +8,9 @@ import numpy as np
 
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
+from .toys import toy_seed
 
-__all__ = ["ReferenceResampler"]
+__all__ = ["ReferenceResampler", "LHCOToys"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,4 +97,107 @@ class ReferenceResampler:
         return (
             f"ReferenceResampler(pool={self.background.shape[0]}, n_reference={self.n_reference}, "
             f"n_data={self.n_data}, poisson={self.poisson}, n_signal={self.n_signal})"
+        )
+
+
+class LHCOToys:
+    """Toys from the embedded LHCO-like generator (:func:`~nhtad.datasets.make_lhco_like`).
+
+    Each call generates a fresh sample (and, for ``kind="template"``, a fresh independent
+    reference), so toys differ in everything, as real repetitions of the experiment would.
+
+    Parameters
+    ----------
+    n_background : int
+        Background events generated over the full m_jj range per toy (about 25% fall in the
+        default 3.1-3.9 TeV window, about 12% in the 3.3-3.7 TeV signal region).
+    signal_to_background : float, default=0.0
+        Injected S/B in the window; 0 gives null toys.
+    kind : {"template", "regions", "mjj"}, default="template"
+        What a toy returns:
+
+        - ``"template"`` (seed 004, idealised setting): ``(X, y)`` with the NPLM features
+          (:func:`~nhtad.datasets.nplm_features`) of the signal-region events, ``y = 1`` for the
+          data and ``0`` for an independent background sample ``reference_ratio`` times larger;
+        - ``"regions"`` (seed 000, plain CWoLa): ``(X, region)`` with the SA-CWoLa features of the
+          window events and ``region = 1`` in the signal region, ``0`` in the sidebands;
+        - ``"mjj"``: ``(mjj,)`` of the window events, for :class:`~nhtad.stats.BumpHuntTest`.
+    reference_ratio : float, default=2.0
+        Size of the reference relative to the data's background (``kind="template"``).
+    include_mjj : bool, default=False
+        Add m_jj as a feature (the 6-D end-to-end NPLM; ``kind="template"``).
+    region : SignalRegion or None
+        Window and signal region; default ``SignalRegion()``.
+    signal : {"resonant", "nonresonant"}, default="resonant"
+    """
+
+    def __init__(
+        self,
+        n_background,
+        signal_to_background=0.0,
+        *,
+        kind="template",
+        reference_ratio=2.0,
+        include_mjj=False,
+        region=None,
+        signal="resonant",
+    ):
+        from ..datasets import SignalRegion
+
+        self.n_background = check_positive_int(n_background, "n_background")
+        self.signal_to_background = float(signal_to_background)
+        if not (np.isfinite(self.signal_to_background) and self.signal_to_background >= 0):
+            raise ValueError(
+                f"signal_to_background must be a finite number >= 0; got {signal_to_background!r}."
+            )
+        if kind not in ("template", "regions", "mjj"):
+            raise ValueError(f"kind must be 'template', 'regions' or 'mjj'; got {kind!r}.")
+        self.kind = kind
+        self.reference_ratio = float(reference_ratio)
+        if not (np.isfinite(self.reference_ratio) and self.reference_ratio > 0):
+            raise ValueError(f"reference_ratio must be > 0; got {reference_ratio!r}.")
+        self.include_mjj = bool(include_mjj)
+        self.region = SignalRegion() if region is None else region
+        self.signal = signal
+
+    def __call__(self, random_state):
+        from ..datasets import make_lhco_like, nplm_features, sacwola_features
+
+        # Children built from the spawn key, not .spawn(), which counts its calls: the same
+        # seed must give the same toy every time it is passed.
+        root = as_seed_sequence(random_state)
+        data_seed, reference_seed = toy_seed(root, 0), toy_seed(root, 1)
+        sample = make_lhco_like(
+            self.n_background,
+            self.signal_to_background,
+            signal=self.signal,
+            region=self.region,
+            random_state=data_seed,
+        )
+        mjj = sample.events["mjj"]
+        if self.kind == "mjj":
+            return (mjj[self.region.in_window(mjj)],)
+        if self.kind == "regions":
+            window = self.region.in_window(mjj)
+            return sacwola_features(sample.events[window]), self.region.labels(mjj[window])
+        reference = make_lhco_like(
+            int(round(self.reference_ratio * self.n_background)),
+            region=self.region,
+            random_state=reference_seed,
+        )
+        data = sample.events[self.region.in_signal_region(mjj)]
+        ref = reference.events[self.region.in_signal_region(reference.events["mjj"])]
+        X = np.concatenate(
+            [
+                nplm_features(data, include_mjj=self.include_mjj),
+                nplm_features(ref, include_mjj=self.include_mjj),
+            ]
+        )
+        y = np.r_[np.ones(data.size, np.int8), np.zeros(ref.size, np.int8)]
+        return X, y
+
+    def __repr__(self):
+        return (
+            f"LHCOToys(n_background={self.n_background}, "
+            f"signal_to_background={self.signal_to_background}, kind={self.kind!r})"
         )

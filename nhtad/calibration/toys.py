@@ -19,7 +19,7 @@ from ..utils.progress import progress
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
 
-__all__ = ["ToyStatistics", "run_toys", "run_one_toy"]
+__all__ = ["ToyStatistics", "run_toys", "run_one_toy", "toy_seed"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,20 +44,51 @@ def _child(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k))
 
 
+def toy_seed(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
+    """Seed of toy ``i`` of the run rooted at ``root``: ``root.spawn(n)[i]``, for any ``n``."""
+    return _child(root, int(i))
+
+
 def _toy_seeds(seed: np.random.SeedSequence):
     generator_seed, estimator_seed = _child(seed, 0), _child(seed, 1)
     return generator_seed, int(estimator_seed.generate_state(1, np.uint32)[0])
 
 
+def _final_step(estimator):
+    # A Pipeline's statistic lives on its last step (the test).
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
+def _reseed(estimator, seed: np.random.SeedSequence, estimator_seed: int):
+    """Set every ``random_state`` parameter of ``estimator``, nested ones included."""
+    params = estimator.get_params(deep=True)
+    updates = {}
+    if "random_state" in params:
+        updates["random_state"] = estimator_seed
+    nested = sorted(k for k in params if k.endswith("__random_state"))
+    for j, key in enumerate(nested):
+        # Distinct streams per step (score training, test resampling), all from the toy's seed.
+        updates[key] = int(_child(_child(seed, 2), j).generate_state(1, np.uint32)[0])
+    if updates:
+        estimator.set_params(**updates)
+
+
 def run_one_toy(estimator, generator, seed: np.random.SeedSequence, statistic="statistic_"):
-    """Fit a clone of ``estimator`` on ``generator(seed)`` and return its statistic."""
+    """Fit a clone of ``estimator`` on ``generator(seed)`` and return its statistic.
+
+    Every ``random_state`` parameter of the clone (nested ones of a Pipeline or meta-estimator
+    too) is set from ``seed``; the statistic is read from the last step of a Pipeline.
+    """
     generator_seed, estimator_seed = _toy_seeds(seed)
     arrays = generator(generator_seed)
+    if not isinstance(arrays, tuple):
+        raise ValueError(
+            f"the generator must return a tuple of arrays to fit on; got {type(arrays).__name__}."
+        )
     est = clone(estimator)
-    if "random_state" in est.get_params(deep=False):
-        est.set_params(random_state=estimator_seed)
+    _reseed(est, seed, estimator_seed)
     est.fit(*arrays)
-    return np.asarray(getattr(est, statistic), dtype=np.float64)
+    return np.asarray(getattr(_final_step(est), statistic), dtype=np.float64)
 
 
 def _run_batch(estimator, generator, seeds, statistic):

@@ -1,0 +1,243 @@
+"""ToyCalibrator: reproducible, parallel, splittable toy runs and their p-values."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.base import clone
+
+from nhtad.calibration import LHCOToys, ToyCalibrator, ToyFailedError, run_one_toy, toy_seed
+from nhtad.stats import CutAndCountTest, HyperTest, MutualInformationIndependenceTest
+
+
+class GaussianTemplateToys:
+    """Data and reference from the same normal law: a null generator (picklable for loky)."""
+
+    def __init__(self, n_data=1000, n_reference=2000, shift=0.0, n_signal=0):
+        self.n_data, self.n_reference, self.shift, self.n_signal = (
+            n_data,
+            n_reference,
+            shift,
+            n_signal,
+        )
+
+    def __call__(self, random_state):
+        rng = np.random.default_rng(random_state)
+        data = np.r_[rng.normal(size=self.n_data), rng.normal(self.shift, 0.3, self.n_signal)]
+        s = np.r_[data, rng.normal(size=self.n_reference)]
+        y = np.r_[np.ones(data.size, int), np.zeros(self.n_reference, int)]
+        return s, y
+
+
+class ColumnToys(GaussianTemplateToys):
+    def __call__(self, random_state):
+        s, y = super().__call__(random_state)
+        return s[:, None], y
+
+
+class NaNToys(GaussianTemplateToys):
+    def __call__(self, random_state):
+        s, y = super().__call__(random_state)
+        s[3] = np.nan
+        return s, y
+
+
+TEST = CutAndCountTest(mode="template", quantile=0.9)
+
+
+def _calibrator(**kwargs):
+    params = dict(n_toys=40, random_state=7, batch_size=7)
+    params.update(kwargs)
+    return ToyCalibrator(TEST, GaussianTemplateToys(), **params)
+
+
+def test_same_null_for_any_n_jobs_and_for_a_split_and_merged_run():
+    one = _calibrator(n_jobs=1).fit()
+    two = _calibrator(n_jobs=2).fit()
+    np.testing.assert_array_equal(one.null_distribution_, two.null_distribution_)
+    first = _calibrator().fit(toys=range(0, 15))
+    second = _calibrator(batch_size=3).fit(toys=slice(15, 40))
+    merged = second.merge(first)
+    np.testing.assert_array_equal(merged.null_distribution_, one.null_distribution_)
+    np.testing.assert_array_equal(merged.toy_indices_, np.arange(40))
+    assert [s.spawn_key for s in merged.seeds_] == [s.spawn_key for s in one.seeds_]
+    # Overlapping parts merge too (the shared toys agree).
+    overlap = _calibrator().fit(toys=range(10, 20)).merge(first)
+    assert overlap.toy_indices_.tolist() == list(range(20))
+    # The seeds are SeedSequence(7).spawn(n): toy i alone reproduces row i.
+    root = np.random.SeedSequence(7)
+    assert toy_seed(root, 5).spawn_key == root.spawn(40)[5].spawn_key
+    again = run_one_toy(TEST, GaussianTemplateToys(), one.seeds_[5])
+    assert again == one.null_distribution_[5]
+    # A different seed gives different toys.
+    other = _calibrator(random_state=8).fit()
+    assert not np.array_equal(other.null_distribution_, one.null_distribution_)
+
+
+def test_runs_of_different_calibrations_do_not_merge():
+    a = _calibrator().fit(toys=range(5))
+    with pytest.raises(ValueError, match="entropy differ"):
+        a.merge(_calibrator(random_state=8).fit(toys=range(5, 10)))
+    with pytest.raises(ValueError, match="test differ"):
+        a.merge(
+            ToyCalibrator(
+                CutAndCountTest(mode="template", quantile=0.8),
+                GaussianTemplateToys(),
+                n_toys=40,
+                random_state=7,
+            ).fit(toys=range(5, 10))
+        )
+
+
+def test_save_and_load_round_trip(tmp_path):
+    part = _calibrator().fit(toys=range(0, 20))
+    path = part.save(tmp_path / "part.npz")
+    loaded = ToyCalibrator.load(path, TEST, GaussianTemplateToys())
+    np.testing.assert_array_equal(loaded.null_distribution_, part.null_distribution_)
+    rest = _calibrator().fit(toys=range(20, 40))
+    full = loaded.merge(rest)
+    np.testing.assert_array_equal(full.null_distribution_, _calibrator().fit().null_distribution_)
+    with pytest.raises(ValueError, match="was made with the test"):
+        ToyCalibrator.load(
+            path, CutAndCountTest(mode="template", quantile=0.8), GaussianTemplateToys()
+        )
+
+
+def test_pvalue_conventions():
+    cal = _calibrator(n_toys=30).fit()
+    null = cal.null_distribution_
+    t = float(np.median(null))
+    assert cal.pvalue(t) == pytest.approx((1 + np.sum(null >= t)) / 31)
+    assert cal.pvalue(null.max() + 1) == pytest.approx(1 / 31)
+    # Randomised ties: between the strict and the conservative count.
+    p = cal.pvalue(0.0, ties="randomized", random_state=0)
+    assert np.sum(null > 0) / 31 <= p <= (1 + np.sum(null >= 0)) / 31
+    assert cal.significance(null.max() + 1) == pytest.approx(stats.norm.isf(1 / 31))
+    with pytest.raises(ValueError, match="ties must be"):
+        cal.pvalue(1.0, ties="mid")
+    with pytest.raises(ValueError, match="finite"):
+        cal.pvalue(np.nan)
+
+
+def test_signal_toys_and_power():
+    cal = _calibrator(n_toys=60).fit()
+    cal.fit_alternative(GaussianTemplateToys(shift=2.0, n_signal=150), 30, random_state=1)
+    power = cal.power(2.0)
+    assert power.n_toys == 30 and power.power > 0.9
+    with pytest.raises(ValueError, match="reuse the null toys' seeds"):
+        cal.fit_alternative(GaussianTemplateToys(), 5, random_state=7)
+
+
+def test_a_failing_toy_names_itself():
+    cal = ToyCalibrator(TEST, NaNToys(), n_toys=4, random_state=0)
+    with pytest.raises(ToyFailedError, match=r"toy 0 failed: ValueError: .*NaN"):
+        cal.fit()
+    with pytest.raises(ValueError, match="n_toys"):
+        ToyCalibrator(TEST, GaussianTemplateToys(), n_toys=0).fit()
+    with pytest.raises(ValueError, match="toy indices must lie"):
+        _calibrator().fit(toys=range(30, 50))
+    with pytest.raises(ValueError, match="callable"):
+        ToyCalibrator(TEST, "not a generator", n_toys=3).fit()
+
+
+def test_nested_random_states_are_reseeded_per_toy():
+    from sklearn.pipeline import make_pipeline
+
+    from nhtad.scoring import HGBEnsembleClassifier, ScoreTransformer
+
+    pipe = make_pipeline(
+        ScoreTransformer(
+            HGBEnsembleClassifier(n_estimators=2, max_iter=5, random_state=0), cv=2, refit=False
+        ),
+        CutAndCountTest(mode="template", quantile=0.8),
+    )
+    cal = ToyCalibrator(pipe, ColumnToys(n_data=300, n_reference=600), n_toys=3, random_state=0)
+    cal.fit()
+    assert cal.null_distribution_.shape == (3,)
+    # Every random_state inside the pipeline is set from the toy's seed, the same way each time.
+    from nhtad.calibration.toys import _reseed
+
+    first, second = clone(pipe), clone(pipe)
+    _reseed(first, cal.seeds_[0], 1)
+    _reseed(second, cal.seeds_[0], 1)
+    key = "scoretransformer__estimator__random_state"
+    assert first.get_params()[key] == second.get_params()[key] != 0
+    _reseed(second, cal.seeds_[1], 1)
+    assert second.get_params()[key] != first.get_params()[key]
+
+
+@pytest.mark.parametrize("kind, n_arrays", [("template", 2), ("regions", 2), ("mjj", 1)])
+def test_lhco_toys(kind, n_arrays):
+    toys = LHCOToys(40_000, kind=kind)
+    seed = np.random.SeedSequence(3)
+    first, again = toys(seed), toys(seed)
+    assert len(first) == n_arrays
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], toys(1)[0])
+    if kind == "template":
+        X, y = first
+        assert X.shape[1] == 5 and set(np.unique(y)) == {0, 1}
+        assert 1.5 < (y == 0).sum() / (y == 1).sum() < 2.5
+    with pytest.raises(ValueError, match="kind must be"):
+        LHCOToys(1000, kind="sidebands")
+
+
+def test_mi_test_on_lhco_like_mjj_toys_runs_through_the_calibrator():
+    """Any test with statistic_ works; here the MI test of a score that ignores mjj."""
+
+    class Scored:
+        def __call__(self, random_state):
+            (mjj,) = LHCOToys(200_000, kind="mjj")(random_state)
+            s = np.random.default_rng(random_state).normal(size=mjj.size)
+            return s, mjj
+
+    cal = ToyCalibrator(
+        MutualInformationIndependenceTest(rel_uncertainty=0.05), Scored(), n_toys=5, random_state=0
+    ).fit()
+    assert np.all(cal.null_distribution_ >= 0)
+
+
+def test_hyper_test_calibrated_by_the_calibrator_is_uniform_under_the_null():
+    """Type-I (acceptance): template cut-and-count and a 4-threshold hyper-test, toy-calibrated.
+
+    Both statistics are discrete (t_cc is 0 whenever the data fall short of the background), so
+    the observed value is ranked among the tied null toys at random ("randomized" ties); the
+    p-value is then exactly uniform under the null and the KS test applies.
+    """
+    hyper = HyperTest.over_parameter(
+        CutAndCountTest(mode="template"), "quantile", [0.8, 0.9, 0.95, 0.99]
+    )
+    gen = GaussianTemplateToys(n_data=1000, n_reference=2000)
+    for test in (CutAndCountTest(mode="template", quantile=0.9), hyper):
+        null = ToyCalibrator(test, gen, n_toys=400, random_state=11).fit()
+        observed = ToyCalibrator(test, gen, n_toys=200, random_state=12).fit()
+        p = np.array(
+            [
+                null.pvalue(t, ties="randomized", random_state=k)
+                for k, t in enumerate(observed.null_distribution_)
+            ]
+        )
+        assert stats.kstest(p, "uniform").pvalue > 0.01
+        # Calibrated HyperTest reports an empirical p with method "resampled".
+        if test is hyper:
+            s, y = gen(0)
+            result = hyper.set_params(null_distribution=null.null_distribution_).test(s, y)
+            assert result.method == "resampled" and result.details["calibration"] == "toys"
+
+
+def test_same_null_under_a_dask_cluster():
+    """Acceptance: toys moved to Dask with joblib.parallel_config give the same null."""
+    pytest.importorskip("distributed")
+    import joblib
+    from distributed import Client, LocalCluster
+
+    reference = _calibrator(n_toys=12).fit()
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
+        with joblib.parallel_config(backend="dask"):
+            on_dask = _calibrator(n_toys=12, n_jobs=2).fit()
+    np.testing.assert_array_equal(on_dask.null_distribution_, reference.null_distribution_)
