@@ -19,16 +19,24 @@ from sklearn.utils.validation import check_is_fitted
 
 from nhtad.stats import (
     BaseTest,
+    BumpHuntTest,
+    CutAndCountTest,
     DistanceCorrelationTest,
     HoeffdingDTest,
+    HyperTest,
     MutualInformationIndependenceTest,
     TestResult,
 )
+from nhtad.stats.dijet_function import sample_dijet
 
 TESTS = [
     MutualInformationIndependenceTest(rel_uncertainty=0.05),
     DistanceCorrelationTest(),
     HoeffdingDTest(),
+    CutAndCountTest(),
+    CutAndCountTest(mode="template"),
+    HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", [0.8, 0.9]),
+    BumpHuntTest(),
 ]
 API_CHECKS = [
     ec.check_no_attributes_set_in_init,
@@ -49,6 +57,15 @@ def data():
     return rng.random(5000), rng.random(5000)
 
 
+def _inputs(test, data):
+    """Each test's own kind of input: (s, y), (s, labels) or (mjj,)."""
+    if isinstance(test, BumpHuntTest):
+        return (sample_dijet(20_000, (1.0, 10.0, 5.0, 0.0), random_state=0),)
+    if isinstance(test, CutAndCountTest | HyperTest):
+        return data[0], (data[1] > 0.5).astype(int)
+    return data
+
+
 @pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("test", TESTS, ids=lambda t: type(t).__name__)
 def test_sklearn_api_checks(test, check):
@@ -60,6 +77,7 @@ def test_fit_returns_self_sets_attributes_and_is_picklable(test, data):
     test = clone(test)
     with pytest.raises(NotFittedError):
         check_is_fitted(test)
+    data = _inputs(test, data)
     assert test.fit(*data) is test
     check_is_fitted(test)
     for name in ("statistic_", "pvalue_", "log_pvalue_", "significance_", "n_events_", "result_"):
@@ -78,7 +96,7 @@ def test_fit_returns_self_sets_attributes_and_is_picklable(test, data):
 @pytest.mark.parametrize("test", TESTS, ids=lambda t: type(t).__name__)
 def test_score_leaves_the_estimator_untouched(test, data):
     params = test.get_params()
-    z = test.score(*data)
+    z = test.score(*_inputs(test, data))
     assert isinstance(z, float)
     assert test.get_params() == params
     assert not hasattr(test, "result_")

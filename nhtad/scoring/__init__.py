@@ -6,7 +6,9 @@
 - :func:`out_of_fold_scores`: k-fold scores for data and simulation, with seed ensembling;
 - :func:`decorrelation_report`: the checks that a score did not learn m_jj;
 - :class:`NPLMKernelEstimator`: the NPLM test statistic and log density ratio with a Nyström
-  Gaussian-kernel model (FALKON-style solver in torch, :mod:`nhtad.scoring.nystrom`).
+  Gaussian-kernel model (FALKON-style solver in torch, :mod:`nhtad.scoring.nystrom`);
+- :class:`ScoreTransformer`: a trained score as a Pipeline step (in-sample or out-of-fold), so
+  that a test of the null can follow it and a ToyCalibrator can rerun both.
 """
 
 from .crossfit import OutOfFoldScores, out_of_fold_scores
@@ -15,6 +17,7 @@ from .hgb import HGBEnsembleClassifier
 from .kernel_width import candidate_sigma
 from .nplm import NPLMKernelEstimator
 from .sacwola import SACWoLaClassifier
+from .score_transformer import ScoreTransformer
 from .weights import sacwola_targets_and_weights
 
 __all__ = [
@@ -27,4 +30,5 @@ __all__ = [
     "sacwola_targets_and_weights",
     "NPLMKernelEstimator",
     "candidate_sigma",
+    "ScoreTransformer",
 ]

@@ -5,16 +5,21 @@ Every test is a scikit-learn style estimator whose ``fit(s, y)`` runs the test a
 ``result_`` (a frozen :class:`TestResult`); ``score(s, y)`` returns Z and ``test(s, y)`` the
 :class:`TestResult`.
 
-Toy-calibrated combinations of several tests (:class:`MultipleTestCombination`, arXiv:2408.12296)
+:class:`HyperTest` turns a family of tests of the same events (cut-and-count at several
+thresholds) into one, calibrated on toys of the whole chain. Toy-calibrated combinations of
+NPLM statistics at several widths (:class:`MultipleTestCombination`, arXiv:2408.12296)
 and the chi-square fit of a null sample (:func:`fit_chi2_dof`) live here too.
 """
 
 from .base import BaseTest, TestResult
 from .binning import equal_count_binning, equal_count_edges, min_count_for
 from .blum_kiefer_rosenblatt import bkr_log_sf
+from .bump_hunt import BackgroundFitError, BumpHuntTest, ProfileLikelihood, profile_likelihood_q0
 from .chi2_fit import Chi2Fit, Chi2Significance, chi2_significance, fit_chi2_dof
+from .cut_and_count import CutAndCountTest
 from .distance_correlation import DistanceCorrelationTest, distance_covariance_u
 from .hoeffding import HoeffdingDTest, hoeffding_d
+from .hyper import HYPER_COMBINATIONS, HyperTest
 from .multiple_testing import (
     COMBINATION_METHODS,
     MultipleTestCombination,
@@ -38,6 +43,13 @@ __all__ = [
     "BaseTest",
     "TestResult",
     "MutualInformationIndependenceTest",
+    "HyperTest",
+    "CutAndCountTest",
+    "BumpHuntTest",
+    "BackgroundFitError",
+    "ProfileLikelihood",
+    "profile_likelihood_q0",
+    "HYPER_COMBINATIONS",
     "DistanceCorrelationTest",
     "HoeffdingDTest",
     "mutual_information",

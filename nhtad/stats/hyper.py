@@ -1,0 +1,203 @@
+"""HyperTest: one test out of a family of tests of the same data (thresholds, widths, ...).
+
+Seed 004 (Grosso, Sengupta, Golling, Harris, EPJC 85, 1074 (2025), Sec. on the NPLM classifier)
+removes the "threshold lottery" of a cut-and-count by running it at several selection
+thresholds and combining them into a hyper-test. The members see the same events, so their
+p-values are strongly correlated: the combination is calibrated on toys that rerun the whole
+chain (:class:`~nhtad.calibration.ToyCalibrator`), never with an independence formula
+(Grosso & Letizia, arXiv:2408.12296, Sec. 3).
+
+Combined statistics, in log space so that p-values far in the tail stay distinct
+(larger = less compatible with the null; the same orderings as
+:func:`nhtad.stats.combine`):
+
+============  ====================================  =============================================
+combine       statistic T                           bound valid under any dependence (no toys)
+============  ====================================  =============================================
+"min-p"       ``-min_j log p_j``                    ``k min_j p_j`` (Bonferroni)
+"fisher"      ``-sum_j log p_j``                    ``e (prod_j p_j)^(1/k)`` (Vovk & Wang 2020)
+"average-p"   ``-log((1/k) sum_j p_j)``             ``2 (1/k) sum_j p_j`` (Vovk & Wang 2020)
+============  ====================================  =============================================
+
+With ``null_distribution`` (the combined statistic on null toys) the p-value is the empirical
+``(1 + #{T_null >= T}) / (1 + n)`` and the result says ``method="resampled"``. Without it the
+p-value is the bound in the last column (Vovk & Wang, "Combining p-values via averaging",
+Biometrika 107 (2020) 791), valid but conservative, and the result says
+``details["calibration"] == "bound"``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import clone
+
+from .base import ASYMPTOTIC, RESAMPLED, BaseTest
+from .pvalues import empirical_log_pvalue
+
+__all__ = ["HyperTest", "HYPER_COMBINATIONS"]
+
+HYPER_COMBINATIONS = ("min-p", "fisher", "average-p")
+
+
+def combined_statistic(log_pvalues: np.ndarray, combine: str) -> float:
+    """The combined statistic T of member log p-values (table in the module docstring)."""
+    lp = np.asarray(log_pvalues, dtype=np.float64)
+    if combine == "min-p":
+        return float(-lp.min())
+    if combine == "fisher":
+        return float(-lp.sum())
+    return float(-(logsumexp(lp) - math.log(lp.size)))
+
+
+def _log_bound(log_pvalues: np.ndarray, combine: str) -> float:
+    lp = np.asarray(log_pvalues, dtype=np.float64)
+    k = lp.size
+    if combine == "min-p":
+        bound = math.log(k) + lp.min()
+    elif combine == "fisher":
+        bound = 1.0 + lp.mean()
+    else:
+        bound = math.log(2.0) + logsumexp(lp) - math.log(k)
+    return min(0.0, float(bound))
+
+
+class HyperTest(BaseTest):
+    """Combine a family of tests of the same ``(s, y)`` into one test.
+
+    Parameters
+    ----------
+    tests : list of tests, or list of (name, test) pairs
+        Members, each a :class:`~nhtad.stats.BaseTest` (anything whose ``fit(s, y)`` sets
+        ``log_pvalue_``), e.g. :class:`~nhtad.stats.CutAndCountTest` at several thresholds
+        (:meth:`over_parameter` builds that family). For NPLM at several widths, whose members
+        have no p-value of their own, use :class:`~nhtad.stats.MultipleTestCombination`.
+    combine : {"min-p", "fisher", "average-p"}, default="min-p"
+    null_distribution : array-like of shape (n_toys,) or None
+        The combined statistic on null toys, e.g. ``ToyCalibrator(pipeline ending in this
+        HyperTest, null_generator).fit().null_distribution_``. ``None`` gives the
+        dependence-free bound of the module docstring.
+
+    Attributes
+    ----------
+    tests_ : list of (name, fitted test)
+    member_log_pvalues_ : ndarray of shape (k,)
+    member_statistics_ : ndarray of shape (k,)
+    statistic_, pvalue_, log_pvalue_, significance_, n_events_, result_
+        As for every :class:`~nhtad.stats.BaseTest`; ``statistic_`` is T.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nhtad.stats import CutAndCountTest, HyperTest
+    >>> hyper = HyperTest.over_parameter(
+    ...     CutAndCountTest(mode="template"), "quantile", [0.8, 0.9, 0.95, 0.99])
+    >>> rng = np.random.default_rng(0)
+    >>> s, y = rng.normal(size=30_000), np.r_[np.ones(10_000), np.zeros(20_000)]
+    >>> result = hyper.test(s, y)
+    >>> result.details["calibration"]
+    'bound'
+    """
+
+    def __init__(self, tests, combine="min-p", null_distribution=None):
+        self.tests = tests
+        self.combine = combine
+        self.null_distribution = null_distribution
+
+    @classmethod
+    def over_parameter(cls, test, name, values, **kwargs):
+        """The family ``test`` with parameter ``name`` set to each of ``values`` (increasing).
+
+        ``HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile",
+        [0.8, 0.9, 0.95, 0.99])`` is seed 004's hyper-test over selection thresholds.
+        """
+        values = list(values)
+        if len(values) < 2:
+            raise ValueError(f"a hyper-test needs at least 2 values of {name}; got {values!r}.")
+        if name not in test.get_params(deep=False):
+            raise ValueError(f"{type(test).__name__} has no parameter {name!r}.")
+        if all(isinstance(v, numbers.Real) for v in values):
+            if np.any(np.diff(np.asarray(values, dtype=float)) <= 0):
+                raise ValueError(
+                    f"the values of {name} must be strictly increasing (thresholds in order, no "
+                    f"repeats); got {values!r}. Sort them."
+                )
+        members = [(f"{name}={v!r}", clone(test).set_params(**{name: v})) for v in values]
+        return cls(members, **kwargs)
+
+    def _named_tests(self):
+        tests = self.tests
+        if isinstance(tests, BaseTest) or not isinstance(tests, list | tuple) or not tests:
+            raise ValueError(
+                f"tests must be a non-empty list of tests or of (name, test) pairs; got {tests!r}."
+            )
+        named = []
+        for j, item in enumerate(tests):
+            name, test = item if isinstance(item, tuple) else (f"test{j}", item)
+            if not hasattr(test, "fit"):
+                raise ValueError(f"member {name!r} is not a test (it has no fit): {test!r}.")
+            named.append((str(name), test))
+        return named
+
+    def fit(self, s, y=None, **fit_params):
+        """Run every member on ``(s, y)`` and combine their p-values.
+
+        Parameters
+        ----------
+        s, y : array-like
+            Passed unchanged to every member's ``fit``.
+        **fit_params
+            Passed to every member's ``fit``.
+
+        Returns
+        -------
+        self
+        """
+        if self.combine not in HYPER_COMBINATIONS:
+            raise ValueError(f"combine must be one of {HYPER_COMBINATIONS}; got {self.combine!r}.")
+        named = self._named_tests()
+        null = None
+        if self.null_distribution is not None:
+            null = np.asarray(self.null_distribution, dtype=np.float64)
+            if null.ndim != 1 or null.size == 0 or not np.all(np.isfinite(null)):
+                raise ValueError(
+                    "null_distribution must be a non-empty 1-D array of finite combined "
+                    "statistics from null toys (ToyCalibrator(...).null_distribution_)."
+                )
+        fitted = [(name, clone(test).fit(s, y, **fit_params)) for name, test in named]
+        for name, test in fitted:
+            if not hasattr(test, "log_pvalue_"):
+                raise ValueError(
+                    f"member {name!r} ({type(test).__name__}) sets no log_pvalue_; a hyper-test "
+                    "combines p-values."
+                )
+        log_p = np.array([test.log_pvalue_ for _, test in fitted], dtype=np.float64)
+        if np.isnan(log_p).any():
+            raise ValueError("a member returned a NaN p-value; check its inputs.")
+        statistic = combined_statistic(log_p, self.combine)
+        if null is None:
+            log_pvalue, method, calibration = _log_bound(log_p, self.combine), ASYMPTOTIC, "bound"
+        else:
+            log_pvalue = empirical_log_pvalue(null, statistic)
+            method, calibration = RESAMPLED, "toys"
+        self.tests_ = fitted
+        self.member_log_pvalues_ = log_p
+        self.member_statistics_ = np.array([t.statistic_ for _, t in fitted], dtype=np.float64)
+        best = int(np.argmin(log_p))
+        return self._set_result(
+            statistic,
+            log_pvalue,
+            method=method,
+            n_events=max(int(getattr(t, "n_events_", 0)) for _, t in fitted),
+            null_distribution=null,
+            details={
+                "combine": self.combine,
+                "calibration": calibration,
+                "members": tuple(name for name, _ in fitted),
+                "member_log_pvalues": tuple(log_p.tolist()),
+                "best_member": fitted[best][0],
+            },
+        )
