@@ -107,7 +107,7 @@ class ToyCalibrator(BaseEstimator):
         module-level function, not a lambda).
     n_toys : int, default=1000
         Number of toys of the full run; ``fit(toys=...)`` runs a part of it.
-    statistic : str, default="statistic_"
+    statistic : str, default ``"statistic_"``
         Fitted attribute to collect (a float, or an array such as NPLM's t per width).
     n_jobs : int or None
         joblib workers; the backend is whatever ``joblib.parallel_config`` says.

@@ -136,7 +136,7 @@ def power_at_significance(
     ``threshold = np.quantile(null, 1 - alpha, method="higher")`` (an actual null value, never
     an interpolation), ``n_passed = #{alt >= threshold}`` and ``power = n_passed / n_alt``. The
     comparison is exact, as published, without the tie tolerance of
-    :func:`nhtad.stats.pvalues.empirical_pvalue`. ``alpha`` comes from ``scipy.stats.norm.sf``,
+    :func:`nhtad.stats.empirical_pvalue`. ``alpha`` comes from ``scipy.stats.norm.sf``,
     which keeps its relative precision for large Z.
 
     When ``alpha < 1 / n_null`` the threshold is the largest null value, so the test's actual
@@ -249,7 +249,7 @@ def median_significance(
     """Significance of the median alternative toy, with an order-statistic interval.
 
     The central value is the "median Z" of arXiv:2408.12296: the empirical p-value
-    ``(1 + #{null >= x}) / (1 + n_null)`` (:func:`nhtad.stats.pvalues.empirical_pvalue`) of
+    ``(1 + #{null >= x}) / (1 + n_null)`` (:func:`nhtad.stats.empirical_pvalue`) of
     ``x = median(alt)``, turned into ``Z = Phi^{-1}(1 - p)``.
 
     The interval needs no bootstrap. For ``n`` alternative toys, the number ``B`` of them below

@@ -117,7 +117,7 @@ def run_toys(
         ``generator(random_state) -> tuple of arrays``, e.g.
         :class:`~nhtad.calibration.ReferenceResampler`.
     n_toys : int
-    statistic : str, default="statistic_"
+    statistic : str, default ``"statistic_"``
         Fitted attribute to collect.
     batch_size : int, default=10
         Toys per joblib task (amortises dispatch; does not change the result).

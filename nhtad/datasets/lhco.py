@@ -87,7 +87,7 @@ def load_lhco(
     Returns
     -------
     sklearn.utils.Bunch
-        ``events`` (structured array of dtype :data:`~nhtad.datasets.events.EVENT_DTYPE`, or a
+        ``events`` (structured array of dtype :data:`~nhtad.datasets.EVENT_DTYPE`, or a
         DataFrame), ``truth`` (int8 array, or ``None`` when neither a ``label`` column nor a
         masterkey is available), ``feature_names``, ``source`` (the path as a string),
         ``n_events`` (number of events returned) and ``dropped_index`` (int64 array of the

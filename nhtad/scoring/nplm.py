@@ -57,7 +57,7 @@ class NPLMKernelEstimator(ClassifierMixin, BaseEstimator):
         width on the same sample and centres, and ``statistic_`` is then one t per width.
         ``None`` takes the ``sigma_percentile`` of pairwise distances of the reference rows.
     sigma_percentile : float or sequence of float, default=90
-        Used when ``sigma`` is None (see :func:`~nhtad.scoring.kernel_width.candidate_sigma`).
+        Used when ``sigma`` is None (see :func:`~nhtad.scoring.candidate_sigma`).
     sigma_decimals : int or None, default=1
         Rounding of the percentile width, as the recipe does.
     n_centers : int or "sqrt", default="sqrt"
@@ -127,7 +127,7 @@ class NPLMKernelEstimator(ClassifierMixin, BaseEstimator):
     center_indices_ : ndarray of shape (M,) or None
         Rows of the training ``X`` the centres are, when they are rows.
     alpha_ : ndarray of shape (M,) or (n_sigmas, M)
-        Kernel coefficients, f(x) = k(x, centers_) @ alpha_ (in standardised units if
+        Kernel coefficients, ``f(x) = k(x, centers_) @ alpha_`` (in standardised units if
         ``standardize``).
     weight_ : float
         w = expected_n_data / N_ref.

@@ -35,7 +35,7 @@ class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
     Minimises eq. 6 of Kamenik & Szewc: BCE-with-logits for data events with target = region
     (M1 -> 1, M2 -> 0) plus ``lam`` times BCE for simulated background events with the
     inverted target (M1 -> 0, M2 -> 1), the four subsets reweighted to equal total weight
-    (see :func:`~nhtad.scoring.weights.sacwola_targets_and_weights`). The network is a ReLU MLP
+    (see :func:`~nhtad.scoring.sacwola_targets_and_weights`). The network is a ReLU MLP
     trained with Adam through a private skorch net built in :meth:`fit`. Inputs are
     standardised with the mean and standard deviation of the *data* events (the reference
     code fitted its scaler on data).

@@ -40,8 +40,8 @@ class Chi2Significance(NamedTuple):
 def chi2_significance(statistic, dof) -> Chi2Significance:
     """Asymptotic p-value and significance of ``statistic`` under ``chi2(dof)``, in log space.
 
-    ``log p = log P(chi2_dof >= statistic)`` from :func:`nhtad.stats.pvalues.chi2_log_sf` and
-    ``Z = Phi^{-1}(1 - p)`` from :func:`nhtad.stats.pvalues.log_pvalue_to_significance`; both
+    ``log p = log P(chi2_dof >= statistic)`` from :func:`nhtad.stats.chi2_log_sf` and
+    ``Z = Phi^{-1}(1 - p)`` from :func:`nhtad.stats.log_pvalue_to_significance`; both
     stay finite far beyond the underflow of ``p`` (NPLM-FLK's ``chi2_zscore`` forms
     ``norm.ppf(chi2.cdf(t))``, which saturates near Z = 8).
 

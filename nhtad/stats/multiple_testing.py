@@ -26,7 +26,7 @@ by applying the same transform to the null toys (section 3 of the paper):
    the null toys (:class:`MultipleTestCombination`).
 
 Empirical p-values here follow nhtad's conservative convention
-(:func:`nhtad.stats.pvalues.empirical_pvalue`): ``(1 + #{null >= t}) / (1 + n)``, where a null
+(:func:`nhtad.stats.empirical_pvalue`): ``(1 + #{null >= t}) / (1 + n)``, where a null
 value equal to ``t`` up to a relative ``1e-12`` counts as at least as extreme. The paper's code
 counts ``null > t``; the two differ only on ties, which continuous statistics do not have (on the
 published LHCO arrays every pass count is the same under both).
@@ -436,7 +436,7 @@ class MultipleTestCombination(BaseEstimator):
 
         Parameters
         ----------
-        statistics : array-like of shape (n_obs, n_features_in_) or (n_features_in_,)
+        statistics : array-like of shape ``(n_obs, n_features_in_)`` or ``(n_features_in_,)``
             All the tests' statistics of each row, in the column order of the null statistics.
 
         Returns
@@ -459,7 +459,7 @@ class MultipleTestCombination(BaseEstimator):
     def pvalue(self, statistics):
         """Empirical p-value ``(1 + #{T_null >= T}) / (1 + n_toys)`` of each row's combined T.
 
-        The convention of :func:`nhtad.stats.pvalues.empirical_pvalue`, vectorised over rows;
+        The convention of :func:`nhtad.stats.empirical_pvalue`, vectorised over rows;
         never below ``1 / (1 + n_toys)``.
 
         Returns
