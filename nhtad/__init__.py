@@ -5,7 +5,12 @@ Learn an anomaly score without signal labels and get a calibrated p-value for
 
 - :mod:`nhtad.datasets`: the LHCO-like generator, the LHC Olympics reader, signal regions;
 - :mod:`nhtad.stats`: tests of the null (mutual information, distance correlation,
-  Hoeffding's D) sharing one :class:`~nhtad.stats.TestResult`.
+  Hoeffding's D, cut-and-count, bump hunt, hyper-test) sharing one
+  :class:`~nhtad.stats.TestResult`;
+- :mod:`nhtad.scoring`: anomaly scores (SA-CWoLa, the HGB ensemble, NPLM);
+- :mod:`nhtad.calibration`: toys, toy-calibrated p-values, power;
+- :mod:`nhtad.plotting`: the seed papers' figures (matplotlib);
+- :mod:`nhtad.studies`: the two seed studies end to end.
 
 Subpackages are imported on first use so that ``import nhtad`` stays cheap.
 """
@@ -14,7 +19,15 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("datasets", "stats", "utils")
+_SUBPACKAGES = (
+    "datasets",
+    "stats",
+    "scoring",
+    "calibration",
+    "plotting",
+    "studies",
+    "utils",
+)
 
 __all__ = ["__version__", *_SUBPACKAGES]
 
