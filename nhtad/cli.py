@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -31,9 +33,150 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _read_table(path, columns):
+    """Columns of a .csv (header row) or .npz (one array per column, or a structured array)."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "events" in z.files and z["events"].dtype.names:
+                table = {name: z["events"][name] for name in z["events"].dtype.names}
+            else:
+                table = {name: z[name] for name in z.files}
+    elif path.suffix == ".csv":
+        data = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
+        table = {name: np.atleast_1d(data[name]) for name in (data.dtype.names or ())}
+    else:
+        raise ValueError(f"{path}: unknown format {path.suffix!r}; use a .csv or .npz file.")
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(
+            f"{path} has no column(s) {missing}; it has {sorted(table)}. Name them with "
+            "--score-column / --mass-column."
+        )
+    return [np.asarray(table[c], dtype=float) for c in columns]
+
+
+def _cmd_generate(args) -> int:
+    import numpy as np
+
+    from .datasets import make_lhco_like
+
+    sample = make_lhco_like(
+        args.n_background,
+        args.signal_to_background,
+        simulation=args.simulation,
+        mismodelling=args.mismodelling,
+        random_state=args.random_state,
+    )
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    events = sample.events
+    if out.suffix == ".npz":
+        np.savez_compressed(out, events=events, truth=sample.truth)
+    elif out.suffix == ".csv":
+        names = list(events.dtype.names) + ["truth"]
+        table = np.column_stack([events[n] for n in events.dtype.names] + [sample.truth])
+        np.savetxt(out, table, delimiter=",", header=",".join(names), comments="", fmt="%.8g")
+    else:
+        raise ValueError(f"{out}: unknown format {out.suffix!r}; use a .csv or .npz file name.")
+    print(
+        f"wrote {len(events)} events ({sample.n_signal} signal) to {out}; columns "
+        f"{', '.join(events.dtype.names)}, truth"
+    )
+    return 0
+
+
+def _cmd_test_mi(args) -> int:
+    import json
+
+    from .stats import MutualInformationIndependenceTest
+
+    s, mjj = _read_table(args.file, [args.score_column, args.mass_column])
+    test = MutualInformationIndependenceTest(
+        rel_uncertainty=args.rel_uncertainty,
+        method=args.method,
+        n_resamples=args.n_resamples,
+        n_jobs=args.n_jobs,
+        random_state=args.random_state,
+    )
+    result = test.test(s, mjj)
+    print(repr(result))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {
+            "file": str(args.file),
+            "statistic": result.statistic,
+            "pvalue": result.pvalue,
+            "log_pvalue": result.log_pvalue,
+            "significance": result.significance,
+            "method": result.method,
+            "n_events": result.n_events,
+        }
+        (out / "mi_test.json").write_text(json.dumps(summary, indent=1))
+        from . import plotting
+
+        plotting.save_figure(plotting.plot_mi_null(result), out / "mi_test.png")
+        print(f"wrote {out / 'mi_test.json'} and {out / 'mi_test.png'}")
+    return 0
+
+
+def _study(args, module_name):
+    import importlib
+
+    module = importlib.import_module(f".studies.{module_name}", __package__)
+    cfg = module.QUICK if args.quick else module.FULL
+    if args.realisations is not None:
+        field = "n_realisations" if hasattr(cfg, "n_realisations") else "n_signal"
+        cfg = replace(cfg, **{field: args.realisations})
+    run = module.run_sacwola_study if module_name == "sacwola_table" else module.run_nplm_study
+    command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"nhtad study ({module_name})"
+    result = run(
+        cfg,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        out=args.out,
+        verbose=0 if args.quiet else 1,
+        command=command,
+    )
+    from .studies._tables import markdown_table
+
+    print(markdown_table(result["table"]))
+    print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
+    return 0
+
+
+def _cmd_study_sacwola(args) -> int:
+    return _study(args, "sacwola_table")
+
+
+def _cmd_study_nplm(args) -> int:
+    return _study(args, "nplm_table")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, with where to look for help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common(parser, *, out_default=None, jobs=True):
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    if jobs:
+        parser.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (joblib)")
+    parser.add_argument(
+        "--out", default=out_default, help=f"output folder (default: {out_default})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nhtad`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nhtad",
         description="Null-hypothesis tests for anomaly detection in collider data.",
     )
@@ -70,6 +213,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
     demo.set_defaults(func=_cmd_demo)
+
+    gen = sub.add_parser(
+        "generate",
+        help="write LHCO-like events to a .npz or .csv file",
+        description=(
+            "Generate LHCO-like dijet events with the embedded generator (the default data of "
+            "nhtad) and write them with their truth labels to a .npz or .csv file."
+        ),
+    )
+    gen.add_argument("output", help="output file, .npz or .csv")
+    gen.add_argument("--n-background", type=int, default=1_000_000, help="default: 1e6")
+    gen.add_argument("--signal-to-background", type=float, default=0.0, help="S/B in the window")
+    gen.add_argument("--simulation", action="store_true", help="the mismodelled simulation")
+    gen.add_argument("--mismodelling", type=float, default=1.0, help="simulation mismodelling")
+    gen.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    gen.set_defaults(func=_cmd_generate)
+
+    test = sub.add_parser(
+        "test", help="run a test of the null on scores from a file", description="Tests."
+    )
+    test_sub = test.add_subparsers(dest="test_command", metavar="TEST", required=True)
+    mi = test_sub.add_parser(
+        "mi",
+        help="mutual-information independence test of a score and m_jj",
+        description=(
+            "Read a score and m_jj per event from a .csv (header row) or .npz file and test "
+            "their independence with the binned mutual information (Kamenik & Szewc)."
+        ),
+    )
+    mi.add_argument("file", help=".csv or .npz with the score and m_jj columns")
+    mi.add_argument("--score-column", default="s", help="score column (default: s)")
+    mi.add_argument("--mass-column", default="mjj", help="m_jj column (default: mjj)")
+    mi.add_argument("--rel-uncertainty", type=float, default=0.01, help="default: 0.01")
+    mi.add_argument(
+        "--method", choices=["asymptotic", "permutation"], default="asymptotic", help="null"
+    )
+    mi.add_argument("--n-resamples", type=int, default=999, help="permutations (default: 999)")
+    _common(mi)
+    mi.set_defaults(func=_cmd_test_mi)
+
+    study = sub.add_parser(
+        "study", help="reproduce a seed paper's table", description="The seed studies."
+    )
+    study_sub = study.add_subparsers(dest="study_command", metavar="STUDY", required=True)
+    for name, func, text, default_out in (
+        (
+            "sacwola",
+            _cmd_study_sacwola,
+            "seed-000 Table I: MI test (lam 0, 1), anomaly cuts and bump hunt vs S/B",
+            "nhtad-sacwola",
+        ),
+        (
+            "nplm",
+            _cmd_study_nplm,
+            "seed-004 Table 1: NPLM and HGB with t_NP, t_cc and hyper-t_cc, toy-calibrated",
+            "nhtad-nplm",
+        ),
+    ):
+        p = study_sub.add_parser(name, help=text, description=text + " (embedded generator).")
+        p.add_argument("--quick", action="store_true", help="small and fast (a few minutes)")
+        p.add_argument(
+            "--realisations",
+            type=int,
+            default=None,
+            help="realisations per S/B (sacwola) or signal toys per injection (nplm)",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        _common(p, out_default=default_out)
+        p.set_defaults(func=func)
     return parser
 
 
@@ -86,8 +298,9 @@ def main(argv=None) -> int:
     )
     try:
         return args.func(args)
-    except (ValueError, ImportError, OSError) as exc:
-        print(f"nhtad {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, ImportError, OSError, RuntimeError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"nhtad {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

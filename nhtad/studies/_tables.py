@@ -1,0 +1,97 @@
+"""Writing a study's table (markdown and CSV), its raw results (JSON) and its figures (PNG)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["format_median_range", "markdown_table", "write_outputs"]
+
+
+def format_median_range(values, fmt="{:.2f}") -> str:
+    """``"median (min to max)"`` of the finite values; ``"-"`` when there are none.
+
+    Missing entries (NaN: a failed fit) are left out and counted: ``"1.20 (0.9 to 1.5) [1 -]"``.
+    """
+    v = np.asarray(values, dtype=float)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return "-"
+    # + 0.0 turns -0.0 (a Z clipped at zero from below) into 0.0 before formatting.
+    text = fmt.format(np.median(finite) + 0.0)
+    if finite.size > 1:
+        text += f" ({fmt.format(finite.min() + 0.0)} to {fmt.format(finite.max() + 0.0)})"
+    missing = v.size - finite.size
+    return text + (f" [{missing} -]" if missing else "")
+
+
+def markdown_table(rows) -> str:
+    """A GitHub markdown table of a list of dicts with the same keys."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_outputs(out, stem, *, title, table, result, command, notes, figures):
+    """Write ``stem.md``, ``stem.csv``, ``stem.json`` and ``stem_<figure>.png`` into ``out``.
+
+    Returns the list of written paths.
+    """
+    from .. import plotting
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    seconds = result.get("seconds", float("nan"))
+    md = [
+        f"# {title}",
+        "",
+        f"Made by `{command}` in {seconds / 60:.1f} min." if command else "",
+        "",
+        notes,
+        "",
+        markdown_table(table),
+        "",
+    ]
+    for name in figures:
+        md.append(f"![{name}]({stem}_{name}.png)")
+    path = out / f"{stem}.md"
+    path.write_text("\n".join(md).rstrip() + "\n")
+    written.append(path)
+
+    path = out / f"{stem}.csv"
+    with path.open("w", newline="") as fh:
+        if table:
+            writer = csv.DictWriter(fh, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+    written.append(path)
+
+    path = out / f"{stem}.json"
+    path.write_text(json.dumps(_jsonable(result | {"command": command}), indent=1))
+    written.append(path)
+
+    for name, fig in figures.items():
+        written.append(plotting.save_figure(fig, out / f"{stem}_{name}.png"))
+    return written

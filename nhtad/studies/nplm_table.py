@@ -1,0 +1,337 @@
+"""Seed 004's Table 1 on the embedded generator: NPLM and HGB, end to end or through a cut.
+
+Grosso, Sengupta, Golling, Harris, EPJC 85, 1074 (2025), Table 1, compares at
+N(S)/N(B) in {8.2e-4, 2.1e-3, 2.7e-3} (in the signal region) four strategies in the idealised
+setting where the reference is an independent background sample in the signal region:
+
+- HGB 5D + t_cc: an HGB-ensemble classifier of data vs reference (k-fold, out-of-fold scores),
+  then a cut-and-count at one threshold (a quantile of the reference scores);
+- NPLM 6D + t_NP: the NPLM statistic with m_jj as a sixth feature, several kernel widths
+  combined by multiple testing (arXiv:2408.12296);
+- HGB 5D + hyper-t_cc and NPLM 5D + hyper-t_cc: the classifier score (NPLM: its learned log
+  density ratio f(x), in-sample) cut at several thresholds, combined by min-p.
+
+Every toy (null or signal) runs all four on the same events: one vector of member statistics
+per toy (-log p of each cut, t of each width). Every strategy is calibrated on the null toys
+(empirical p; the combinations through their leave-one-out null p-values), and its "median Z"
+is the Z of the median signal toy (:func:`nhtad.calibration.median_significance`). The spread
+in the table is over hyper-parameter choices: thresholds for single t_cc, threshold grids for
+the hyper-tests, combination rules for t_NP. With ``n_null`` null toys no Z exceeds
+``Phi^-1(1 - 1/(n_null + 1))`` (2.33 at 100): the table says so where it saturates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.stats import norm
+from sklearn.base import BaseEstimator
+
+from ._tables import format_median_range, write_outputs
+
+__all__ = ["NPLMStudyConfig", "Seed004ToyStatistics", "run_nplm_study", "QUICK", "FULL"]
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995)
+SINGLE = (0.8, 0.9, 0.95, 0.99)
+GRIDS = ((0.8, 0.9, 0.95, 0.99), (0.5, 0.7, 0.9, 0.99), (0.9, 0.95, 0.99, 0.995))
+
+
+@dataclass(frozen=True)
+class NPLMStudyConfig:
+    """Sizes and settings of the seed-004 Table 1 study.
+
+    Attributes
+    ----------
+    n_background : int
+        Background events generated over the full m_jj range per toy (about 12% fall in the
+        3.3-3.7 TeV signal region); the reference is ``reference_ratio`` times larger.
+    injections : tuple of float
+        N(S)/N(B) in the signal region.
+    n_null, n_signal : int
+        Null toys, and signal toys per injection.
+    sigmas : tuple of float
+        NPLM kernel widths (in units of the standardised features) of the 6-D t_NP.
+    classifier_sigma : float
+        Width of the 5-D NPLM used as a classifier.
+    n_centers : int
+    hgb_estimators, hgb_max_iter, hgb_folds : int
+    """
+
+    n_background: int = 500_000
+    reference_ratio: float = 2.0
+    injections: tuple = (8.2e-4, 2.1e-3, 2.7e-3)
+    n_null: int = 100
+    n_signal: int = 20
+    sigmas: tuple = (1.0, 2.0, 3.0)
+    classifier_sigma: float = 2.0
+    n_centers: int = 1000
+    hgb_estimators: int = 3
+    hgb_max_iter: int = 60
+    hgb_folds: int = 3
+
+
+#: About a minute on 2 cores: small toys, 40 null and 10 signal toys per injection. The
+#: signals are then far too small to be seen: quick mode checks the machinery, not the physics.
+QUICK = NPLMStudyConfig(
+    n_background=60_000,
+    n_null=40,
+    n_signal=10,
+    n_centers=200,
+    hgb_estimators=2,
+    hgb_max_iter=20,
+    hgb_folds=2,
+)
+FULL = NPLMStudyConfig()
+
+
+class Seed004ToyStatistics(BaseEstimator):
+    """All member statistics of the four strategies on one toy ``(X, y)``.
+
+    ``X`` has the five NPLM features and m_jj last (``nplm_features(..., include_mjj=True)``);
+    ``y`` is 1 for data and 0 for reference. ``statistic_`` is the concatenation of
+    ``-log p`` of the HGB cut at every threshold of :data:`THRESHOLDS`, NPLM's t at every
+    width, and ``-log p`` of the NPLM-classifier cut at every threshold.
+    """
+
+    def __init__(
+        self,
+        sigmas=(1.0, 2.0, 3.0),
+        classifier_sigma=2.0,
+        n_centers=1000,
+        hgb_estimators=3,
+        hgb_max_iter=60,
+        hgb_folds=3,
+        random_state=None,
+    ):
+        self.sigmas = sigmas
+        self.classifier_sigma = classifier_sigma
+        self.n_centers = n_centers
+        self.hgb_estimators = hgb_estimators
+        self.hgb_max_iter = hgb_max_iter
+        self.hgb_folds = hgb_folds
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from sklearn.model_selection import StratifiedKFold
+
+        from ..scoring import HGBEnsembleClassifier, NPLMKernelEstimator, ScoreTransformer
+        from ..stats import CutAndCountTest
+        from ..utils.random import as_seed_sequence
+
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+        X5 = X[:, :5]
+        seeds = [int(s.generate_state(1)[0]) for s in as_seed_sequence(self.random_state).spawn(4)]
+
+        def cut_log_p(s):
+            return [
+                -CutAndCountTest(mode="template", quantile=q).fit(s, y).log_pvalue_
+                for q in THRESHOLDS
+            ]
+
+        hgb = ScoreTransformer(
+            HGBEnsembleClassifier(
+                n_estimators=self.hgb_estimators, max_iter=self.hgb_max_iter, random_state=seeds[0]
+            ),
+            cv=StratifiedKFold(self.hgb_folds, shuffle=True, random_state=seeds[1]),
+            refit=False,
+        )
+        hgb_part = cut_log_p(hgb.fit_transform(X5, y)[:, 0])
+        nplm = NPLMKernelEstimator(
+            sigma=list(self.sigmas),
+            n_centers=self.n_centers,
+            standardize=True,
+            random_state=seeds[2],
+        ).fit(X, y)
+        classifier = NPLMKernelEstimator(
+            sigma=self.classifier_sigma,
+            n_centers=self.n_centers,
+            standardize=True,
+            random_state=seeds[3],
+        ).fit(X5, y)
+        clf_part = cut_log_p(classifier.decision_function(X5))
+        self.statistic_ = np.r_[hgb_part, np.atleast_1d(nplm.statistic_), clf_part]
+        return self
+
+
+def _columns(cfg):
+    k, m = len(THRESHOLDS), len(cfg.sigmas)
+    return {
+        "hgb": {q: j for j, q in enumerate(THRESHOLDS)},
+        "nplm": list(range(k, k + m)),
+        "clf": {q: k + m + j for j, q in enumerate(THRESHOLDS)},
+    }
+
+
+def _median_z(null, alt):
+    from ..calibration import median_significance
+
+    return median_significance(null, alt).significance
+
+
+def summarise(null, signal, cfg):
+    """Median Z of every strategy and hyper-parameter choice per injection."""
+    from ..stats import MultipleTestCombination
+
+    cols = _columns(cfg)
+    table, detail = [], {}
+    for inj in cfg.injections:
+        alt = signal[inj]
+        z = {
+            "HGB 5D + t_cc": [
+                _median_z(null[:, cols["hgb"][q]], alt[:, cols["hgb"][q]]) for q in SINGLE
+            ],
+        }
+        nplm = []
+        for method in ("min-p", "fisher", "average-p"):
+            comb = MultipleTestCombination(method=method).fit(null[:, cols["nplm"]])
+            nplm.append(
+                _median_z(comb.null_combined_, comb.combined_statistic(alt[:, cols["nplm"]]))
+            )
+        z["NPLM 6D + t_NP"] = nplm
+        for name, key in (("HGB 5D + hyper-t_cc", "hgb"), ("NPLM 5D + hyper-t_cc", "clf")):
+            values = []
+            for grid in GRIDS:
+                idx = [cols[key][q] for q in grid]
+                values.append(_median_z(null[:, idx].max(1), alt[:, idx].max(1)))
+            z[name] = values
+        z["NPLM 5D + t_cc"] = [
+            _median_z(null[:, cols["clf"][q]], alt[:, cols["clf"][q]]) for q in SINGLE
+        ]
+        detail[f"{inj:g}"] = z
+        line = {"N(S)/N(B)": f"{inj:g}"}
+        for name, values in z.items():
+            line[name] = format_median_range(values)
+        table.append(line)
+    return table, detail
+
+
+def _window_factor(cfg, region, random_state):
+    """(S/B in the signal region) / (S/B in the window), measured on one generated sample."""
+    from ..datasets import make_lhco_like
+
+    sample = make_lhco_like(cfg.n_background, 0.01, region=region, random_state=random_state)
+    mjj, truth = sample.events["mjj"], sample.truth.astype(bool)
+    in_sr, in_win = region.in_signal_region(mjj), region.in_window(mjj)
+    sr = (truth & in_sr).sum() / (~truth & in_sr).sum()
+    win = (truth & in_win).sum() / (~truth & in_win).sum()
+    return float(sr / win)
+
+
+def run_nplm_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=1, command=""):
+    """Run the study; write ``nplm_table.md/.csv/.json`` and the power figure into ``out``.
+
+    Returns
+    -------
+    dict
+        ``table``, ``detail`` (median Z of every choice), ``null`` and ``signal`` statistics.
+    """
+    from ..calibration import LHCOToys, ToyCalibrator, power_at_significance
+    from ..datasets import SignalRegion
+
+    region = SignalRegion()
+    start = time.perf_counter()
+    factor = _window_factor(cfg, region, np.random.SeedSequence([random_state, 99]))
+    toy_test = Seed004ToyStatistics(
+        sigmas=cfg.sigmas,
+        classifier_sigma=cfg.classifier_sigma,
+        n_centers=cfg.n_centers,
+        hgb_estimators=cfg.hgb_estimators,
+        hgb_max_iter=cfg.hgb_max_iter,
+        hgb_folds=cfg.hgb_folds,
+    )
+
+    def toys(injection):
+        return LHCOToys(
+            cfg.n_background,
+            injection / factor,
+            reference_ratio=cfg.reference_ratio,
+            include_mjj=True,
+            region=region,
+        )
+
+    cal = ToyCalibrator(
+        toy_test,
+        toys(0.0),
+        n_toys=cfg.n_null,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        verbose=verbose,
+    ).fit()
+    null = cal.null_distribution_
+    signal = {}
+    for j, inj in enumerate(cfg.injections):
+        run = ToyCalibrator(
+            toy_test,
+            toys(inj),
+            n_toys=cfg.n_signal,
+            n_jobs=n_jobs,
+            random_state=np.random.SeedSequence([random_state, 1000 + j]),
+            verbose=verbose,
+        ).fit()
+        signal[inj] = run.null_distribution_
+    table, detail = summarise(null, signal, cfg)
+    seconds = time.perf_counter() - start
+    result = {
+        "table": table,
+        "detail": detail,
+        "null": null,
+        "signal": {f"{k:g}": v for k, v in signal.items()},
+        "window_to_signal_region_factor": factor,
+        "seconds": seconds,
+        "config": asdict(cfg),
+        "thresholds": THRESHOLDS,
+    }
+    if out is not None:
+        from .. import plotting
+
+        cols = _columns(cfg)
+        inj = max(cfg.injections)
+        # Only the Z a test calibrated on n_null toys can reach (alpha >= 1 / (n_null + 1)).
+        z_max = float(norm.isf(1.0 / (cfg.n_null + 1)))
+        zs = np.linspace(0.25, min(3.0, z_max), 10)
+        curves = {
+            "HGB 5D + t_cc (q=0.9)": power_at_significance(
+                null[:, cols["hgb"][0.9]], signal[inj][:, cols["hgb"][0.9]], zs
+            ),
+            "NPLM 5D + t_cc (q=0.9)": power_at_significance(
+                null[:, cols["clf"][0.9]], signal[inj][:, cols["clf"][0.9]], zs
+            ),
+        }
+        idx = [cols["clf"][q] for q in GRIDS[0]]
+        curves["NPLM 5D + hyper-t_cc"] = power_at_significance(
+            null[:, idx].max(1), signal[inj][:, idx].max(1), zs
+        )
+        figures = {"power": plotting.plot_power_curves(curves)}
+        write_outputs(
+            out,
+            "nplm_table",
+            title="Seed-004 Table 1 analogue: median Z of NPLM and HGB strategies",
+            table=table,
+            result=result,
+            command=command,
+            notes=_notes(cfg, factor),
+            figures=figures,
+        )
+    return result
+
+
+def _notes(cfg, factor):
+    z_max = float(norm.isf(1.0 / (cfg.n_null + 1)))
+    return (
+        f"Idealised setting: data = {cfg.n_background} background events generated over the "
+        f"full m_jj range (about 12% in the 3.3-3.7 TeV signal region) plus the injected "
+        f"signal; reference = an independent background sample {cfg.reference_ratio:g} times "
+        f"larger, signal-region events only. Injections are N(S)/N(B) in the signal region "
+        f"(window S/B = injection / {factor:.2f}). {cfg.n_null} null toys calibrate every "
+        f"strategy (median Z saturates at {z_max:.2f}); {cfg.n_signal} signal toys per injection. "
+        f"Cells: median Z, and in brackets its range over hyper-parameter choices: thresholds "
+        f"{SINGLE} for t_cc, threshold grids {GRIDS} for hyper-t_cc (min-p), combination rules "
+        f"min-p / Fisher / average-p over widths {cfg.sigmas} for t_NP. HGB: "
+        f"{cfg.hgb_estimators} x {cfg.hgb_max_iter} iterations, {cfg.hgb_folds}-fold; NPLM: "
+        f"M = {cfg.n_centers}, standardised features, classifier width {cfg.classifier_sigma}."
+    )
