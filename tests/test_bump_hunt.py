@@ -254,6 +254,22 @@ def test_score_cut_selects_the_sideband_quantile_and_adds_efficiency_error(backg
 
 
 # -- (f) bad inputs -----------------------------------------------------------------------------
+
+
+def test_seed_recipe_drops_the_efficiency_error(background):
+    """efficiency_uncertainty=False is the seed notebook: sigma_b from the fit part alone."""
+    s = np.random.default_rng(8).random(background.size)
+    honest = BumpHuntTest(cut_strategy="scale_by_efficiency").fit(background, s, efficiency=0.05)
+    seed = BumpHuntTest(cut_strategy="scale_by_efficiency", efficiency_uncertainty=False).fit(
+        background, s, efficiency=0.05
+    )
+    assert seed.background_ == pytest.approx(honest.background_)
+    assert seed.background_error_ == pytest.approx(honest.result_.details["background_error_fit"])
+    assert seed.background_error_ < honest.background_error_
+    with pytest.raises(ValueError, match="efficiency_uncertainty must be True or False"):
+        BumpHuntTest(efficiency_uncertainty="no").fit(background)
+
+
 @pytest.mark.parametrize(
     "params, match",
     [

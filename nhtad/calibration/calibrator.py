@@ -276,7 +276,8 @@ class ToyCalibrator(BaseEstimator):
             # The observed value is placed uniformly among the null values it ties with: the
             # p-value is then exactly uniform under the null even for a discrete statistic
             # (a cut-and-count that is 0 whenever the data fall short of the background).
-            u = np.random.default_rng(as_seed_sequence(random_state)).uniform(size=t.size)
+            # 1 - U lies in (0, 1]: the count, and so log p, is never zero.
+            u = 1.0 - np.random.default_rng(as_seed_sequence(random_state)).uniform(size=t.size)
             count = above + u * (equal + 1.0)
         else:
             raise ValueError(f"ties must be 'conservative' or 'randomized'; got {ties!r}.")

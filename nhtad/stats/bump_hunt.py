@@ -229,6 +229,10 @@ class BumpHuntTest(BaseTest):
         Background prediction after a score cut (see above); unused without scores.
     n_nodes : int, default=8
         Gauss-Legendre nodes per bin for the bin integrals.
+    efficiency_uncertainty : bool, default=True
+        With ``cut_strategy="scale_by_efficiency"``, add the binomial error of the measured
+        sideband efficiency to sigma_b. False reproduces the seed notebook, which drops it
+        (anti-conservative at small eps2: about 130 sideband events pass at eps2 = 0.001).
 
     Attributes
     ----------
@@ -279,6 +283,7 @@ class BumpHuntTest(BaseTest):
         sqrt_s=DEFAULT_SQRT_S,
         cut_strategy="fit_after_cut",
         n_nodes=8,
+        efficiency_uncertainty=True,
     ):
         self.window = window
         self.signal_region = signal_region
@@ -286,6 +291,7 @@ class BumpHuntTest(BaseTest):
         self.sqrt_s = sqrt_s
         self.cut_strategy = cut_strategy
         self.n_nodes = n_nodes
+        self.efficiency_uncertainty = efficiency_uncertainty
 
     def fit(self, mjj, s=None, *, efficiency=None):
         """Run the bump hunt on ``m_jj``, optionally after a cut on the score ``s``.
@@ -311,6 +317,11 @@ class BumpHuntTest(BaseTest):
             If the sideband fit does not converge.
         """
         edges, sr_bins = self._check_binning()
+        if not isinstance(self.efficiency_uncertainty, bool | np.bool_):
+            raise ValueError(
+                "efficiency_uncertainty must be True or False; got "
+                f"{self.efficiency_uncertainty!r}."
+            )
         if self.cut_strategy not in CUT_STRATEGIES:
             raise ValueError(
                 f"cut_strategy must be one of {CUT_STRATEGIES}; got {self.cut_strategy!r}."
@@ -390,7 +401,7 @@ class BumpHuntTest(BaseTest):
             fit = self._fit_sidebands(counts_all, x_edges, sr_bins, quadrature, "the data")
             background = eps_hat * fit.background
             fit_part = eps_hat * fit.background_error
-            efficiency_part = fit.background * eps_error
+            efficiency_part = fit.background * eps_error if self.efficiency_uncertainty else 0.0
             background_error = math.hypot(fit_part, efficiency_part)
             expected = eps_hat * fit.expected
             details.update(
