@@ -33,21 +33,22 @@ def test_sacwola_table_study(tmp_path):
         mi_null_toys=10,
     )
     result = run_sacwola_study(cfg, random_state=1, out=tmp_path, verbose=0, command="test")
-    assert [row["S/B"] for row in result["table"]] == ["0", "0.01"]
+    assert list(result["table"][0]) == ["Z", "S/B = 0", "S/B = 0.01"]
     assert len(result["rows"]) == 4
-    columns = set(result["table"][0])
+    methods = [line["Z"] for line in result["table"]]
     for name in (
         "MI lam=0",
         "MI lam=1",
         "cuts eps2=0.001 lam=1",
         "BH no cut",
-        "BH eps2=0.1 (lam=1)",
+        "BH eps2=0.1, lam=1, fit after cut",
+        "BH eps2=0.01, lam=0, seed recipe",
     ):
-        assert name in columns
+        assert name in methods
     signal = [r for r in result["rows"] if r["signal_to_background"] == 0.01]
     assert all(r["n_signal"] > 0 and r["z0"] > 0 for r in signal)
     md = (tmp_path / "sacwola_table.md").read_text()
-    assert "Made by `test`" in md and "| S/B |" in md
+    assert "Made by `test`" in md and "| Z | S/B = 0 |" in md
     saved = json.loads((tmp_path / "sacwola_table.json").read_text())
     assert saved["command"] == "test" and len(saved["rows"]) == 4
     _pngs_open(sorted(tmp_path.glob("sacwola_table_fig*.png")))
