@@ -291,8 +291,8 @@ def run_nplm_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=
 
         cols = _columns(cfg)
         inj = max(cfg.injections)
-        # Only the Z a test calibrated on n_null toys can reach (alpha >= 1 / (n_null + 1)).
-        z_max = float(norm.isf(1.0 / (cfg.n_null + 1)))
+        # Only the Z whose level the null toys resolve (alpha >= 1 / n_null, power.py's rule).
+        z_max = float(norm.isf(1.0 / cfg.n_null))
         zs = np.linspace(0.25, min(3.0, z_max), 10)
         curves = {
             "HGB 5D + t_cc (q=0.9)": power_at_significance(
