@@ -103,6 +103,18 @@ def test_power_warns_when_the_null_cannot_reach_the_level(caplog):
     assert result.threshold[1] == null.max()
 
 
+@pytest.mark.parametrize("n_null", [8, 40, 100])
+def test_the_last_calibrated_z_does_not_warn(caplog, n_null):
+    # Z = Phi^-1(1 - 1/n_null) is calibrated (alpha * n_null = 1), whatever sf(isf(.)) rounds to.
+    from scipy.stats import norm
+
+    null = np.random.default_rng(4).normal(size=n_null)
+    with caplog.at_level(logging.WARNING, logger="nhtad.calibration.power"):
+        result = power_at_significance(null, null, norm.isf(1.0 / n_null))
+    assert "cannot calibrate" not in caplog.text
+    assert result.threshold == null.max()
+
+
 def test_power_rejects_bad_input():
     rng = np.random.default_rng(3)
     null, alt = rng.normal(size=100), rng.normal(size=100)
