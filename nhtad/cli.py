@@ -81,12 +81,21 @@ def _cmd_generate(args) -> int:
         names = list(events.dtype.names) + ["truth"]
         table = np.column_stack([events[n] for n in events.dtype.names] + [sample.truth])
         np.savetxt(out, table, delimiter=",", header=",".join(names), comments="", fmt="%.8g")
+    elif out.suffix in (".h5", ".hdf5"):
+        from .datasets import write_lhco
+
+        write_lhco(out, events, sample.truth)
     else:
-        raise ValueError(f"{out}: unknown format {out.suffix!r}; use a .csv or .npz file name.")
-    print(
-        f"wrote {len(events)} events ({sample.n_signal} signal) to {out}; columns "
-        f"{', '.join(events.dtype.names)}, truth"
+        raise ValueError(
+            f"{out}: unknown format {out.suffix!r}; use a .csv, .npz or .h5 (LHCO features) "
+            "file name."
+        )
+    columns = (
+        "the LHCO 2020 feature columns and label"
+        if out.suffix in (".h5", ".hdf5")
+        else (f"columns {', '.join(events.dtype.names)}, truth")
     )
+    print(f"wrote {len(events)} events ({sample.n_signal} signal) to {out}; {columns}")
     return 0
 
 
@@ -133,6 +142,12 @@ def _study(args, module_name):
     if args.realisations is not None:
         field = "n_realisations" if hasattr(cfg, "n_realisations") else "n_signal"
         cfg = replace(cfg, **{field: args.realisations})
+    sources = _study_sources(args)
+    if args.n_background is not None or sources:
+        # With a file and no --n-background the study takes what the file affords.
+        cfg = replace(cfg, n_background=args.n_background)
+        if hasattr(cfg, "n_simulation"):
+            cfg = replace(cfg, n_simulation=args.n_background if sources else cfg.n_simulation)
     run = module.run_sacwola_study if module_name == "sacwola_table" else module.run_nplm_study
     command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"nhtad study ({module_name})"
     result = run(
@@ -142,12 +157,39 @@ def _study(args, module_name):
         out=args.out,
         verbose=0 if args.quiet else 1,
         command=command,
+        **sources,
     )
     from .studies._tables import markdown_table
 
     print(markdown_table(result["table"]))
     print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
     return 0
+
+
+def _study_sources(args) -> dict:
+    """LHCO-file event pools named on the command line, keyed as the study functions take them."""
+    from .datasets import EventPool
+
+    sources = {}
+    if args.data is not None:
+        sources["data"] = EventPool.from_lhco(args.data, masterkey=args.masterkey)
+    elif args.masterkey is not None:
+        raise ValueError("--masterkey needs --data (the Black Box file it labels).")
+    simulation = getattr(args, "simulation", None)
+    if simulation is not None:
+        if args.data is None:
+            raise ValueError(
+                "--simulation needs --data: the generator's data come with its own simulation."
+            )
+        sources["simulation"] = EventPool.from_lhco(
+            simulation, masterkey=args.simulation_masterkey, unlabelled="background"
+        )
+    elif args.data is not None and hasattr(args, "simulation"):
+        raise ValueError(
+            "with --data, give the simulated background too (--simulation FILE, e.g. the "
+            "Black Box 1 features file with label 0 rows, or any background-only file)."
+        )
+    return sources
 
 
 def _cmd_study_sacwola(args) -> int:
@@ -216,13 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser(
         "generate",
-        help="write LHCO-like events to a .npz or .csv file",
+        help="write LHCO-like events to a .npz, .csv or LHCO-format .h5 file",
         description=(
             "Generate LHCO-like dijet events with the embedded generator (the default data of "
-            "nhtad) and write them with their truth labels to a .npz or .csv file."
+            "nhtad) and write them with their truth labels to a .npz or .csv event table, or to "
+            "an .h5 file in the LHC Olympics 2020 high-level feature format (jets rebuilt from "
+            "m_jj, masses, tau21 and dR), which --data of the studies reads."
         ),
     )
-    gen.add_argument("output", help="output file, .npz or .csv")
+    gen.add_argument("output", help="output file: .npz, .csv or .h5")
     gen.add_argument("--n-background", type=int, default=1_000_000, help="default: 1e6")
     gen.add_argument("--signal-to-background", type=float, default=0.0, help="S/B in the window")
     gen.add_argument("--simulation", action="store_true", help="the mismodelled simulation")
@@ -280,6 +324,29 @@ def build_parser() -> argparse.ArgumentParser:
             help="realisations per S/B (sacwola) or signal toys per injection (nplm)",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--data",
+            metavar="FILE",
+            help="LHC Olympics 2020 features .h5 to draw data from (default: the generator)",
+        )
+        p.add_argument("--masterkey", metavar="FILE", help="truth labels of a Black Box --data")
+        if name == "sacwola":
+            p.add_argument(
+                "--simulation",
+                metavar="FILE",
+                help="LHCO features .h5 whose background (label 0; all rows if unlabelled) is "
+                "the simulation (needed with --data)",
+            )
+            p.add_argument(
+                "--simulation-masterkey", metavar="FILE", help="truth labels of --simulation"
+            )
+        p.add_argument(
+            "--n-background",
+            type=int,
+            default=None,
+            help="background events per realisation/toy (default: the mode's; with --data: "
+            "all of the file for sacwola, a quarter of the data part for nplm)",
+        )
         _common(p, out_default=default_out)
         p.set_defaults(func=func)
     return parser

@@ -130,3 +130,74 @@ def test_console_script_reports_errors_without_a_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_studies_read_lhco_files_written_by_generate(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tables")
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from nhtad.studies import nplm_table, sacwola_table
+
+    data, sim = tmp_path / "data.h5", tmp_path / "sim.h5"
+    gen = ["generate", "--n-background", "80000", "--random-state"]
+    assert main([*gen, "1", str(data), "--signal-to-background", "0.05"]) == 0
+    assert main([*gen, "2", str(sim), "--simulation"]) == 0
+    assert "LHCO 2020 feature columns" in capsys.readouterr().out
+    # Small quick modes, so the test checks the wiring and not the physics.
+    monkeypatch.setattr(
+        sacwola_table,
+        "QUICK",
+        replace(
+            sacwola_table.QUICK,
+            signal_to_background=(0.0, 0.01),
+            n_folds=2,
+            max_epochs=1,
+            mi_null_toys=0,
+        ),
+    )
+    monkeypatch.setattr(
+        nplm_table,
+        "QUICK",
+        replace(nplm_table.QUICK, n_null=3, n_signal=2, injections=(0.05,), n_centers=50),
+    )
+    out = tmp_path / "sacwola"
+    argv = ["study", "sacwola", "--quick", "--quiet", "--realisations", "1"]
+    argv += ["--data", str(data), "--simulation", str(sim), "--out", str(out)]
+    assert main(argv) == 0
+    assert "MI lam=1" in capsys.readouterr().out
+    assert str(data) in (out / "sacwola_table.md").read_text()
+    out = tmp_path / "nplm"
+    argv = ["study", "nplm", "--quick", "--quiet", "--data", str(data), "--n-background", "20000"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "data = 20000 background events" in (out / "nplm_table.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["study", "sacwola", "--data", "{missing}", "--simulation", "{missing}"], "not found"),
+        (["study", "sacwola", "--data", "{data}"], "give the simulated background too"),
+        (["study", "sacwola", "--simulation", "{data}"], "--simulation needs --data"),
+        (["study", "nplm", "--masterkey", "{data}"], "--masterkey needs --data"),
+        (["study", "nplm", "--data", "{unlabelled}"], "has no truth labels"),
+        (["study", "nplm", "--data", "{data}", "--n-background", "10000000"], "Ask for fewer"),
+        (["study", "nplm", "--data", "{csv}"], "not an HDF5 file"),
+    ],
+)
+def test_bad_study_files_are_one_clear_line(tmp_path, capsys, argv, message):
+    pytest.importorskip("tables")
+    from nhtad.datasets import make_lhco_like, write_lhco
+
+    sample = make_lhco_like(5_000, 0.1, random_state=0)
+    files = {
+        "missing": tmp_path / "missing.h5",
+        "data": write_lhco(tmp_path / "data.h5", sample),
+        "unlabelled": write_lhco(tmp_path / "unlabelled.h5", sample.events),
+        "csv": tmp_path / "events.csv",
+    }
+    files["csv"].write_text("mjj\n1\n")
+    argv = [a.format(**files) for a in argv]
+    assert main([*argv, "--quick", "--quiet", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err

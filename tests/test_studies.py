@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from nhtad.datasets import SignalRegion
+
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
@@ -74,3 +76,62 @@ def test_nplm_table_study(tmp_path):
     # The summary is a pure function of the toy statistics.
     again, _ = summarise(null, {0.05: signal}, cfg)
     assert again == result["table"]
+
+
+@pytest.fixture(scope="module")
+def lhco_files(tmp_path_factory):
+    """Generated data (with labelled signal) and simulation, written as LHCO feature files."""
+    pytest.importorskip("tables")
+    from nhtad.datasets import make_lhco_like, write_lhco
+
+    folder = tmp_path_factory.mktemp("lhco")
+    data, simulation = folder / "data.features.h5", folder / "simulation.features.h5"
+    write_lhco(data, make_lhco_like(150_000, 0.05, random_state=10))
+    write_lhco(simulation, make_lhco_like(100_000, simulation=True, random_state=11))
+    return data, simulation
+
+
+def test_sacwola_table_study_on_lhco_files(lhco_files, tmp_path):
+    from nhtad.datasets import EventPool
+    from nhtad.studies.sacwola_table import QUICK, run_sacwola_study
+
+    data = EventPool.from_lhco(lhco_files[0])
+    simulation = EventPool.from_lhco(lhco_files[1])
+    cfg = replace(
+        QUICK,
+        n_background=None,
+        n_simulation=None,
+        signal_to_background=(0.0, 0.01),
+        n_realisations=2,
+        n_folds=2,
+        max_epochs=2,
+        mi_null_toys=0,
+    )
+    result = run_sacwola_study(
+        cfg, random_state=1, out=tmp_path, verbose=0, data=data, simulation=simulation
+    )
+    rows = result["rows"]
+    window = SignalRegion().in_window(data.background["mjj"]).sum()
+    # The whole file's background, in every realisation; the injection differs between them.
+    assert all(r["n_data"] - r["n_signal"] == window for r in rows)
+    signal = [r for r in rows if r["signal_to_background"] == 0.01]
+    assert [r["n_signal"] for r in signal] == [round(0.01 * window)] * 2
+    assert np.isfinite([r["mi_lam1"] for r in rows]).all()
+    md = (tmp_path / "sacwola_table.md").read_text()
+    assert str(lhco_files[0]) in md and str(lhco_files[1]) in md
+    assert len(list(tmp_path.glob("*.png"))) == 2  # Fig. 3 off (mi_null_toys=0)
+
+
+def test_nplm_table_study_on_an_lhco_file(lhco_files, tmp_path):
+    from nhtad.datasets import EventPool
+    from nhtad.studies.nplm_table import QUICK, run_nplm_study
+
+    data = EventPool.from_lhco(lhco_files[0])
+    cfg = replace(QUICK, n_background=None, n_null=4, n_signal=2, injections=(0.05,), n_centers=100)
+    result = run_nplm_study(cfg, random_state=3, out=tmp_path, verbose=0, data=data)
+    assert result["null"].shape[0] == 4 and result["signal"]["0.05"].shape[0] == 2
+    assert np.isfinite(result["null"]).all()
+    md = (tmp_path / "nplm_table.md").read_text()
+    # A quarter of the data part (a third of the file's background) per toy.
+    assert f"data = {round(data.n_background / 3) // 4} background events" in md
+    assert "disjoint data and reference parts" in md

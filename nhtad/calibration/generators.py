@@ -101,7 +101,8 @@ class ReferenceResampler:
 
 
 class LHCOToys:
-    """Toys from the embedded LHCO-like generator (:func:`~nhtad.datasets.make_lhco_like`).
+    """Toys from the embedded LHCO-like generator (:func:`~nhtad.datasets.make_lhco_like`),
+    or from another event source such as an LHCO file's :class:`~nhtad.datasets.EventPool`.
 
     Each call generates a fresh sample (and, for ``kind="template"``, a fresh independent
     reference), so toys differ in everything, as real repetitions of the experiment would.
@@ -129,6 +130,14 @@ class LHCOToys:
     region : SignalRegion or None
         Window and signal region; default ``SignalRegion()``.
     signal : {"resonant", "nonresonant"}, default="resonant"
+        The generator's signal (ignored with ``source``).
+    source, reference_source : callable or None
+        Where the data and the reference come from instead of the generator: a callable
+        ``source(n, signal_to_background, region=, random_state=)`` returning a Bunch with
+        ``events`` and ``truth``, e.g. the two halves of
+        :meth:`EventPool.split <nhtad.datasets.EventPool.split>` of an LHCO file, so that no
+        toy's reference shares events with its data. ``reference_source`` defaults to
+        ``source``, which is right only for a generator.
     """
 
     def __init__(
@@ -141,6 +150,8 @@ class LHCOToys:
         include_mjj=False,
         region=None,
         signal="resonant",
+        source=None,
+        reference_source=None,
     ):
         from ..datasets import SignalRegion
 
@@ -159,18 +170,33 @@ class LHCOToys:
         self.include_mjj = bool(include_mjj)
         self.region = SignalRegion() if region is None else region
         self.signal = signal
+        for name, value in (("source", source), ("reference_source", reference_source)):
+            if value is not None and not callable(value):
+                raise ValueError(f"{name} must be a callable event source; got {value!r}.")
+        self.source = source
+        self.reference_source = reference_source
+
+    def _sources(self):
+        from functools import partial
+
+        from ..datasets import make_lhco_like
+
+        if self.source is None:
+            data = partial(make_lhco_like, signal=self.signal)
+            return data, self.reference_source or make_lhco_like
+        return self.source, self.reference_source or self.source
 
     def __call__(self, random_state):
-        from ..datasets import make_lhco_like, nplm_features, sacwola_features
+        from ..datasets import nplm_features, sacwola_features
 
         # Children built from the spawn key, not .spawn(), which counts its calls: the same
         # seed must give the same toy every time it is passed.
         root = as_seed_sequence(random_state)
         data_seed, reference_seed = toy_seed(root, 0), toy_seed(root, 1)
-        sample = make_lhco_like(
+        data_source, reference_source = self._sources()
+        sample = data_source(
             self.n_background,
             self.signal_to_background,
-            signal=self.signal,
             region=self.region,
             random_state=data_seed,
         )
@@ -180,8 +206,9 @@ class LHCOToys:
         if self.kind == "regions":
             window = self.region.in_window(mjj)
             return sacwola_features(sample.events[window]), self.region.labels(mjj[window])
-        reference = make_lhco_like(
+        reference = reference_source(
             int(round(self.reference_ratio * self.n_background)),
+            0.0,
             region=self.region,
             random_state=reference_seed,
         )

@@ -47,9 +47,10 @@ class NPLMStudyConfig:
 
     Attributes
     ----------
-    n_background : int
+    n_background : int or None
         Background events generated over the full m_jj range per toy (about 12% fall in the
-        3.3-3.7 TeV signal region); the reference is ``reference_ratio`` times larger.
+        3.3-3.7 TeV signal region); the reference is ``reference_ratio`` times larger. With
+        an LHCO file, the events drawn from it per toy (``None``: a quarter of its data part).
     injections : tuple of float
         N(S)/N(B) in the signal region.
     n_null, n_signal : int
@@ -210,11 +211,9 @@ def summarise(null, signal, cfg):
     return table, detail
 
 
-def _window_factor(cfg, region, random_state):
-    """(S/B in the signal region) / (S/B in the window), measured on one generated sample."""
-    from ..datasets import make_lhco_like
-
-    sample = make_lhco_like(cfg.n_background, 0.01, region=region, random_state=random_state)
+def _window_factor(source, n_background, region, random_state):
+    """(S/B in the signal region) / (S/B in the window), measured on one sample of ``source``."""
+    sample = source(n_background, 0.01, region=region, random_state=random_state)
     mjj, truth = sample.events["mjj"], sample.truth.astype(bool)
     in_sr, in_win = region.in_signal_region(mjj), region.in_window(mjj)
     sr = (truth & in_sr).sum() / (~truth & in_sr).sum()
@@ -222,8 +221,43 @@ def _window_factor(cfg, region, random_state):
     return float(sr / win)
 
 
-def run_nplm_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=1, command=""):
+def _file_sources(cfg, data, random_state):
+    """Disjoint data and reference pools of a file, and the toy size it affords."""
+    data_pool, reference_pool = data.split(
+        1.0 / (1.0 + cfg.reference_ratio), random_state=np.random.SeedSequence([random_state, 98])
+    )
+    n = cfg.n_background
+    if n is None:
+        # A quarter of the data half per toy: toys of one file overlap, and the more they share
+        # the narrower the null; a quarter keeps 4 toys' worth of distinct events.
+        n = data_pool.n_background // 4
+    return data_pool, reference_pool, int(n)
+
+
+def run_nplm_study(
+    cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=1, command="", data=None
+):
     """Run the study; write ``nplm_table.md/.csv/.json`` and the power figure into ``out``.
+
+    Parameters
+    ----------
+    cfg : NPLMStudyConfig
+    random_state : int
+        Root seed of the null and signal toys.
+    n_jobs : int or None
+        Toys in parallel (joblib).
+    out : str or Path or None
+        Output folder; nothing is written when None.
+    verbose : int
+        Progress bar when > 0.
+    command : str
+        The command line that made the study, recorded in the outputs.
+    data : EventPool or None
+        Events to draw the toys from instead of the embedded generator, e.g.
+        ``EventPool.from_lhco("events_anomalydetection_v2.features.h5")``. Its background is
+        split once into disjoint data and reference parts (sizes 1 : ``reference_ratio``), so
+        the reference stays independent of the data; ``cfg.n_background = None`` draws a
+        quarter of the data part per toy.
 
     Returns
     -------
@@ -235,7 +269,15 @@ def run_nplm_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=
 
     region = SignalRegion()
     start = time.perf_counter()
-    factor = _window_factor(cfg, region, np.random.SeedSequence([random_state, 99]))
+    if data is None:
+        from ..datasets import make_lhco_like
+
+        source, reference_source, n_background = make_lhco_like, None, cfg.n_background
+    else:
+        source, reference_source, n_background = _file_sources(cfg, data, random_state)
+    factor = _window_factor(
+        source, n_background, region, np.random.SeedSequence([random_state, 99])
+    )
     toy_test = Seed004ToyStatistics(
         sigmas=cfg.sigmas,
         classifier_sigma=cfg.classifier_sigma,
@@ -247,11 +289,13 @@ def run_nplm_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=
 
     def toys(injection):
         return LHCOToys(
-            cfg.n_background,
+            n_background,
             injection / factor,
             reference_ratio=cfg.reference_ratio,
             include_mjj=True,
             region=region,
+            source=None if data is None else source,
+            reference_source=reference_source,
         )
 
     cal = ToyCalibrator(
@@ -314,19 +358,31 @@ def run_nplm_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=
             table=table,
             result=result,
             command=command,
-            notes=_notes(cfg, factor),
+            notes=_notes(cfg, factor, data, n_background),
             figures=figures,
         )
     return result
 
 
-def _notes(cfg, factor):
+def _notes(cfg, factor, data=None, n_background=None):
     z_max = float(norm.isf(1.0 / (cfg.n_null + 1)))
+    if data is None:
+        origin = (
+            f"data = {cfg.n_background} background events generated over the full m_jj range "
+            "(about 12% in the 3.3-3.7 TeV signal region) plus the injected signal; reference = "
+            f"an independent background sample {cfg.reference_ratio:g} times larger"
+        )
+    else:
+        origin = (
+            f"events from {data!r}, its background split once into disjoint data and reference "
+            f"parts (1 : {cfg.reference_ratio:g}); data = {n_background} background events "
+            f"drawn per toy from the data part plus the injected signal; reference = "
+            f"{cfg.reference_ratio:g} times as many from the reference part (toys of one file "
+            "overlap)"
+        )
     return (
-        f"Idealised setting: data = {cfg.n_background} background events generated over the "
-        f"full m_jj range (about 12% in the 3.3-3.7 TeV signal region) plus the injected "
-        f"signal; reference = an independent background sample {cfg.reference_ratio:g} times "
-        f"larger, signal-region events only. Injections are N(S)/N(B) in the signal region "
+        f"Idealised setting: {origin}, signal-region events only. Injections are N(S)/N(B) in "
+        f"the signal region "
         f"(window S/B = injection / {factor:.2f}). {cfg.n_null} null toys calibrate every "
         f"strategy (median Z saturates at {z_max:.2f}); {cfg.n_signal} signal toys per injection. "
         f"Cells: median Z, and in brackets its range over hyper-parameter choices: thresholds "

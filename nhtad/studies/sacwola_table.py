@@ -36,8 +36,9 @@ class SACWoLaStudyConfig:
 
     Attributes
     ----------
-    n_background, n_simulation : int
-        Events generated over the full m_jj range (about 25% fall in the window).
+    n_background, n_simulation : int or None
+        Events generated over the full m_jj range (about 25% fall in the window). With an
+        LHCO file as the source, the background events drawn from it (``None``: all of them).
     signal_to_background : tuple of float
         Injected S/B in the window.
     n_realisations : int
@@ -86,31 +87,38 @@ def _seed(random_state, *key):
     return np.random.SeedSequence([int(random_state), *key])
 
 
-def _window(n, sb, *, simulation, seed, region):
-    from ..datasets import make_lhco_like
-
-    sample = make_lhco_like(n, sb, simulation=simulation, region=region, random_state=seed)
+def _window(source, n, sb, *, seed, region):
+    sample = source(n, sb, region=region, random_state=seed)
     keep = region.in_window(sample.events["mjj"])
     return sample.events[keep], sample.truth[keep]
 
 
-def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs):
+def _generator(simulation):
+    """The embedded generator as an event source (data-like, or the mismodelled simulation)."""
+    from functools import partial
+
+    from ..datasets import make_lhco_like
+
+    return partial(make_lhco_like, simulation=simulation)
+
+
+def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources):
     from ..datasets import sacwola_features
     from ..scoring import SACWoLaClassifier, out_of_fold_scores
     from ..stats import BumpHuntTest, CutAndCountTest, MutualInformationIndependenceTest
     from ..stats.bump_hunt import BackgroundFitError
 
     data, truth = _window(
+        sources[0],
         cfg.n_background,
         sb,
-        simulation=False,
         seed=_seed(random_state, 1, realisation, int(sb * 1e6)),
         region=region,
     )
     sim, _ = _window(
+        sources[1],
         cfg.n_simulation,
         0.0,
-        simulation=True,
         seed=_seed(random_state, 2, realisation),
         region=region,
     )
@@ -205,7 +213,17 @@ def summarise(rows, cfg):
     return table
 
 
-def run_sacwola_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=1, command=""):
+def run_sacwola_study(
+    cfg=QUICK,
+    *,
+    random_state=0,
+    n_jobs=None,
+    out=None,
+    verbose=1,
+    command="",
+    data=None,
+    simulation=None,
+):
     """Run the study; write ``sacwola_table.md/.csv/.json`` and figures into ``out``.
 
     Parameters
@@ -221,6 +239,12 @@ def run_sacwola_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbo
         Progress bar when > 0.
     command : str
         The command line that made the study, recorded in the outputs.
+    data, simulation : callable or None
+        Where the data and the simulated background come from: a callable
+        ``source(n_background, signal_to_background, region=, random_state=)`` returning a
+        Bunch with ``events`` and ``truth``, e.g. an :class:`~nhtad.datasets.EventPool` of an
+        LHCO file (``cfg.n_background = None`` then takes the whole file). ``None``: the
+        embedded generator (its data-like and its mismodelled-simulation modes).
 
     Returns
     -------
@@ -230,11 +254,15 @@ def run_sacwola_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbo
     from ..datasets import SignalRegion
 
     region = SignalRegion()
+    sources = (
+        _generator(False) if data is None else data,
+        _generator(True) if simulation is None else simulation,
+    )
     start = time.perf_counter()
     jobs = [(sb, k) for sb in cfg.signal_to_background for k in range(cfg.n_realisations)]
     rows = []
     for sb, k in progress(jobs, total=len(jobs), verbose=verbose, desc="Table I"):
-        rows.append(_one_realisation(cfg, sb, k, random_state, region, n_jobs))
+        rows.append(_one_realisation(cfg, sb, k, random_state, region, n_jobs, sources))
         logger.info("S/B %g realisation %d done", sb, k)
     example = next((r.pop("_example") for r in rows if "_example" in r), None)
     for r in rows:
@@ -251,18 +279,30 @@ def run_sacwola_study(cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbo
             table=table,
             result=result,
             command=command,
-            notes=_notes(cfg),
+            notes=_notes(cfg, data, simulation),
             figures=figures,
         )
     return result
 
 
-def _notes(cfg):
+def _notes(cfg, data=None, simulation=None):
+    if data is None and simulation is None:
+        origin = (
+            f"{cfg.n_background} background and {cfg.n_simulation} simulated events generated "
+            "over the full m_jj range by the embedded generator, about a quarter in the "
+            "3.1-3.9 TeV window"
+        )
+    else:
+        origin = (
+            f"data: {_describe(data, cfg.n_background, 'generator')}; simulation: "
+            f"{_describe(simulation, cfg.n_simulation, 'generator (simulation mode)')}; events "
+            "drawn without replacement per realisation, so realisations of a whole file differ "
+            "in the injected signal and the training seeds only"
+        )
     return (
         f"{cfg.n_realisations} realisation(s) per S/B (fresh background, simulation and "
         f"injection); {cfg.n_folds}-fold out-of-fold SA-CWoLa scores ({cfg.max_epochs} epochs); "
-        f"{cfg.n_background} background and {cfg.n_simulation} simulated events generated over "
-        "the full m_jj range, about a quarter in the 3.1-3.9 TeV window; SR 3.3-3.7 TeV. Cells: "
+        f"{origin}; SR 3.3-3.7 TeV. Cells: "
         "median (min to max) of Z over realisations. 'cuts' = anomaly cuts with the seed's "
         "formula Z = (eps1 - eps2) N1 / sqrt(eps2 (N1 + N2)); BH = bump hunt (4-parameter dijet "
         "fit of the sidebands integrated over bins, full-covariance background error, profile "
@@ -271,6 +311,13 @@ def _notes(cfg):
         "in m_jj assumed) with eps2's statistical error dropped. '-' marks a fit that failed "
         "(reason in the JSON)."
     )
+
+
+def _describe(source, n, default):
+    if source is None:
+        return f"{n} events from the embedded {default}"
+    size = "all" if n is None else str(n)
+    return f"{size} background events of {source!r}"
 
 
 def _figures(example, cfg, region, random_state):
