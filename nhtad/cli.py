@@ -147,7 +147,7 @@ def _study(args, module_name):
         # With a file and no --n-background the study takes what the file affords.
         cfg = replace(cfg, n_background=args.n_background)
         if hasattr(cfg, "n_simulation"):
-            cfg = replace(cfg, n_simulation=args.n_background if sources else cfg.n_simulation)
+            cfg = replace(cfg, n_simulation=args.n_background)
     run = module.run_sacwola_study if module_name == "sacwola_table" else module.run_nplm_study
     command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"nhtad study ({module_name})"
     result = run(
@@ -344,8 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--n-background",
             type=int,
             default=None,
-            help="background events per realisation/toy (default: the mode's; with --data: "
-            "all of the file for sacwola, a quarter of the data part for nplm)",
+            help="background events per realisation/toy, also simulated ones for sacwola "
+            "(default: the mode's; with --data: all of each file for sacwola, a quarter of the "
+            "data part for nplm)",
         )
         _common(p, out_default=default_out)
         p.set_defaults(func=func)
