@@ -228,8 +228,8 @@ def _file_sources(cfg, data, random_state):
     )
     n = cfg.n_background
     if n is None:
-        # A quarter of the data half per toy: toys of one file overlap, and the more they share
-        # the narrower the null; a quarter keeps 4 toys' worth of distinct events.
+        # Toys of one file overlap, and the more they share the narrower their null; with a
+        # quarter of the data part per toy, two toys share a quarter of their events on average.
         n = data_pool.n_background // 4
     return data_pool, reference_pool, int(n)
 

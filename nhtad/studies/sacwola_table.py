@@ -79,9 +79,9 @@ QUICK = SACWoLaStudyConfig(
     mi_null_toys=50,
 )
 #: The documented table: 10 realisations at the seed's size (about 250k data events in the
-#: window), 10-fold as the seed trained (each fold on 90% of the events). 5-fold costs 2.25x
-#: less; with it the MI lam = 0 median at S/B = 0 was 4.87, against 6.45 with 10-fold in
-#: docs/study_sacwola_mi.md and the seed's 6.40 (docs/studies.md).
+#: window), 10-fold as the seed trained (each fold on 90% of the events; 61 min on 2 cores).
+#: 5-fold costs 2.25x less and gave the same picture within the realisations' scatter
+#: (docs/studies.md).
 FULL = SACWoLaStudyConfig()
 
 
