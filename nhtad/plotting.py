@@ -341,6 +341,7 @@ def plot_score_distributions(
     *,
     edges=None,
     density=True,
+    log=False,
     ax=None,
 ):
     """Distributions of the anomaly score in equal-statistics bins (seed 000, Fig. 2).
@@ -371,6 +372,9 @@ def plot_score_distributions(
         edges (events outside them are left out and logged).
     density : bool, default=True
         Probability density (each histogram integrates to 1) or events per bin.
+    log : bool, default=False
+        Logarithmic y axis: a well-trained score piles the background into a narrow peak and
+        spreads the signal over wide tail bins, orders of magnitude lower.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new pyplot-free figure when None.
 
@@ -475,6 +479,8 @@ def plot_score_distributions(
         drawn += 1
     if drawn == 0:
         raise ValueError("no event falls inside the score bins: nothing to plot.")
+    if log:
+        ax.set_yscale("log")
     ax.set_xlabel(r"anomaly score $s$ (dimensionless)")
     ax.set_ylabel("probability density [1/unit of s]" if density else "events per bin")
     _set_title(ax, f"Score distributions, {edges.size - 1} equal-statistics bins")

@@ -232,6 +232,8 @@ def test_score_distributions_single_series_has_no_legend():
     ax = plot_score_distributions(s, edges=5)
     assert ax.get_legend() is None and len(ax.patches) == 1
     assert ax.patches[0].get_data().edges.size == 6
+    assert ax.get_yscale() == "linear"
+    assert plot_score_distributions(s, edges=5, log=True).get_yscale() == "log"
 
 
 @pytest.mark.parametrize(

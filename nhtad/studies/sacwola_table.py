@@ -332,7 +332,7 @@ def _figures(example, cfg, region, random_state):
         events["mjj"], events["mj1"], truth, region=region
     )
     figs["fig2_score_distributions"] = plotting.plot_score_distributions(
-        example["s"], region_labels=example["region"], truth=truth
+        example["s"], region_labels=example["region"], truth=truth, log=True
     )
     if cfg.mi_null_toys:
         result = MutualInformationIndependenceTest(
