@@ -30,7 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils.validation import check_events_vector, check_paired_vectors, check_positive_int
+from .utils.validation import (
+    check_events_vector,
+    check_not_constant,
+    check_paired_vectors,
+    check_positive_int,
+)
 
 __all__ = [
     "plot_mass_shift",
@@ -390,17 +395,13 @@ def plot_score_distributions(
     """
     from .stats.binning import equal_count_edges
 
-    s = check_events_vector(s, "s")
+    if mjj is None:
+        s = check_events_vector(s, "s")
+    else:
+        s, mjj = check_paired_vectors(s, mjj, s_name="s", y_name="mjj")
     n = s.size
     keep = np.ones(n, dtype=bool)
     in_sr = None
-    if mjj is not None:
-        mjj = check_events_vector(mjj, "mjj")
-        if mjj.size != n:
-            raise ValueError(
-                f"s and mjj must have one entry per event each; got len(s)={n} and "
-                f"len(mjj)={mjj.size}."
-            )
     if region_labels is None and mjj is not None:
         from .datasets.regions import SignalRegion
 
@@ -432,10 +433,7 @@ def plot_score_distributions(
     s_kept = s[keep]
     if edges is None or (isinstance(edges, numbers.Integral) and not isinstance(edges, bool)):
         n_edges = 20 if edges is None else check_positive_int(edges, "edges")
-        if s_kept.min() == s_kept.max():
-            raise ValueError(
-                f"s is constant (all values equal {s_kept[0]:g}): there is no distribution to bin."
-            )
+        check_not_constant(s_kept, "s", "there is no distribution to bin.")
         edges = equal_count_edges(s_kept, max(1, s_kept.size // (2 * n_edges)), n_bins=n_edges)
     else:
         edges = _check_edges(edges, "edges")
