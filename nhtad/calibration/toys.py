@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
 
 from ..utils.progress import progress
-from ..utils.random import as_seed_sequence
+from ..utils.random import as_seed_sequence, child_seed
 from ..utils.validation import check_positive_int
 
 __all__ = ["ToyStatistics", "run_toys", "run_one_toy", "toy_seed"]
@@ -38,19 +38,13 @@ class ToyStatistics:
     seeds: list
 
 
-def _child(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
-    # SeedSequence.spawn counts its children, so a second call gives different ones; building
-    # the k-th child from the spawn key keeps a toy's seeds a pure function of its seed.
-    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k))
-
-
 def toy_seed(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
     """Seed of toy ``i`` of the run rooted at ``root``: ``root.spawn(n)[i]``, for any ``n``."""
-    return _child(root, int(i))
+    return child_seed(root, int(i))
 
 
 def _toy_seeds(seed: np.random.SeedSequence):
-    generator_seed, estimator_seed = _child(seed, 0), _child(seed, 1)
+    generator_seed, estimator_seed = child_seed(seed, 0), child_seed(seed, 1)
     return generator_seed, int(estimator_seed.generate_state(1, np.uint32)[0])
 
 
@@ -68,7 +62,7 @@ def _reseed(estimator, seed: np.random.SeedSequence, estimator_seed: int):
     nested = sorted(k for k in params if k.endswith("__random_state"))
     for j, key in enumerate(nested):
         # Distinct streams per step (score training, test resampling), all from the toy's seed.
-        updates[key] = int(_child(_child(seed, 2), j).generate_state(1, np.uint32)[0])
+        updates[key] = int(child_seed(child_seed(seed, 2), j).generate_state(1, np.uint32)[0])
     if updates:
         estimator.set_params(**updates)
 

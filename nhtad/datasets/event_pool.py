@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils.random import as_seed_sequence
+from ..utils.random import as_seed_sequence, child_seed
 from ..utils.validation import check_positive_int
-from .events import events_bunch
-from .inject import _table, inject_signal
+from .events import check_event_table, events_bunch
+from .inject import inject_signal
 from .regions import SignalRegion
 
 __all__ = ["EventPool"]
@@ -49,8 +49,8 @@ class EventPool:
     """
 
     def __init__(self, background, signal=None, *, name="events"):
-        self.background = _table(background, "background")
-        self.signal = None if signal is None else _table(signal, "signal")
+        self.background = check_event_table(background, "background")
+        self.signal = None if signal is None else check_event_table(signal, "signal")
         self.name = str(name)
         if self.background.size == 0:
             raise ValueError(f"{self.name}: no background events to draw from.")
@@ -157,19 +157,16 @@ class EventPool:
                 f"{self.name} has {self.n_background} background events; {n_background} were "
                 "asked for. Ask for fewer (e.g. --n-background) or give a larger file."
             )
-        seed = as_seed_sequence(random_state)
-        # Children from the spawn key (not .spawn(), which counts calls): one seed, one sample.
-        draw_seed, inject_seed = (
-            np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k)) for k in (0, 1)
-        )
-        rng = np.random.default_rng(draw_seed)
-        background = self.background[rng.choice(self.n_background, n_background, replace=False)]
         if signal_to_background and self.signal is None:
             raise ValueError(
                 f"{self.name} holds no signal events to inject at S/B={signal_to_background:g}; "
                 "use a file with labelled signal (the R&D file, or a Black Box with its "
                 "masterkey)."
             )
+        seed = as_seed_sequence(random_state)
+        draw_seed, inject_seed = child_seed(seed, 0), child_seed(seed, 1)
+        rng = np.random.default_rng(draw_seed)
+        background = self.background[rng.choice(self.n_background, n_background, replace=False)]
         signal = self.signal if self.signal is not None else background[:0]
         sample = inject_signal(
             background, signal, signal_to_background, region=region, random_state=inject_seed

@@ -14,7 +14,14 @@ from sklearn.utils import Bunch
 
 from ..utils.optional import import_optional
 
-__all__ = ["EVENT_COLUMNS", "EVENT_DTYPE", "make_event_table", "events_bunch", "event_table_of"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_DTYPE",
+    "make_event_table",
+    "events_bunch",
+    "event_table_of",
+    "check_event_table",
+]
 
 #: Columns of an event table: dijet invariant mass, heavier and lighter jet mass (GeV),
 #: N-subjettiness ratios tau2/tau1 of the heavier and lighter jet, and the jets' angular
@@ -64,3 +71,14 @@ def events_bunch(events: np.ndarray, truth, *, as_frame: bool = False, **info) -
 def event_table_of(events):
     """The table inside a data-source Bunch, or ``events`` itself if it is already a table."""
     return events.events if hasattr(events, "events") and hasattr(events, "truth") else events
+
+
+def check_event_table(events, name: str) -> np.ndarray:
+    """The event table of ``events`` (a table or a data-source Bunch), or a ValueError."""
+    table = event_table_of(events)
+    if not isinstance(table, np.ndarray) or table.dtype != EVENT_DTYPE:
+        raise ValueError(
+            f"{name} must be an nhtad event table (structured array with dtype EVENT_DTYPE, or "
+            f"the Bunch of make_lhco_like/load_lhco with as_frame=False)."
+        )
+    return table

@@ -7,20 +7,10 @@ import numbers
 import numpy as np
 
 from ..utils.random import as_seed_sequence
-from .events import EVENT_DTYPE, event_table_of, events_bunch
+from .events import check_event_table, events_bunch
 from .regions import SignalRegion
 
 __all__ = ["inject_signal", "n_signal_for"]
-
-
-def _table(events, name):
-    table = event_table_of(events)
-    if not isinstance(table, np.ndarray) or table.dtype != EVENT_DTYPE:
-        raise ValueError(
-            f"{name} must be an nhtad event table (structured array with dtype EVENT_DTYPE, or "
-            f"the Bunch of make_lhco_like/load_lhco with as_frame=False)."
-        )
-    return table
 
 
 def n_signal_for(signal_to_background, n_background_window: int) -> int:
@@ -93,8 +83,8 @@ def inject_signal(
         ``n_signal_window``, ``n_background_window``, ``signal_to_background`` (realised).
     """
     region = SignalRegion() if region is None else region
-    background = _table(background, "background")
-    pool = _table(signal_pool, "signal_pool")
+    background = check_event_table(background, "background")
+    pool = check_event_table(signal_pool, "signal_pool")
     n_bkg_window = int(region.in_window(background["mjj"]).sum()) if background.size else 0
     n_target = n_signal_for(signal_to_background, n_bkg_window)
     rng = np.random.default_rng(as_seed_sequence(random_state))

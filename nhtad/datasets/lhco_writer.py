@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.optional import import_optional
-from .inject import _table
+from .events import check_event_table
 from .lhco import LHCO_FEATURE_COLUMNS
 
 __all__ = ["write_lhco", "lhco_frame"]
@@ -68,7 +68,7 @@ def lhco_frame(events, truth=None):
     pandas.DataFrame
     """
     pd = import_optional("pandas", "lhco", "lhco_frame")
-    table = _table(events, "events")
+    table = check_event_table(events, "events")
     cols = {name: table[name] for name in table.dtype.names}
     finite = np.logical_and.reduce([np.isfinite(v) for v in cols.values()])
     if not finite.all():

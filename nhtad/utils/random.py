@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_seed_sequence", "spawn_seed_sequences"]
+__all__ = ["as_seed_sequence", "spawn_seed_sequences", "child_seed"]
 
 
 def as_seed_sequence(random_state) -> np.random.SeedSequence:
@@ -45,3 +45,13 @@ def as_seed_sequence(random_state) -> np.random.SeedSequence:
 def spawn_seed_sequences(random_state, n: int) -> list[np.random.SeedSequence]:
     """Spawn ``n`` independent child seed sequences in the calling (parent) process."""
     return as_seed_sequence(random_state).spawn(n)
+
+
+def child_seed(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    """The ``k``-th child of ``seed``, equal to ``seed.spawn(n)[k]`` on a fresh ``seed``.
+
+    :meth:`~numpy.random.SeedSequence.spawn` counts its calls, so a second call gives other
+    children; building the child from the spawn key keeps it a pure function of ``seed``, so
+    the same seed passed twice gives the same draws.
+    """
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, int(k)))
