@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..stats.binning import equal_count_binning, min_count_for
-from ..utils.validation import check_events_vector, check_open_unit_interval
+from ..utils.validation import check_events_vector, check_open_unit_interval, check_positive_int
 
 __all__ = ["SignalRegion"]
 
@@ -127,13 +127,23 @@ class SignalRegion:
         """Window and signal-region boundaries, ascending."""
         return (self.window[0], self.low, self.high, self.window[1])
 
-    def bin_edges(self, mjj, rel_uncertainty: float = 0.01) -> np.ndarray:
+    def bin_edges(self, mjj, rel_uncertainty: float = 0.01, *, min_count=None) -> np.ndarray:
         """Equal-count m_jj bin edges with the region boundaries among them.
 
         Each of the three segments (lower sideband, signal region, upper sideband) is split
         into equal-count bins holding at least ``1/rel_uncertainty**2`` events each, so a test
         binned on these edges never mixes signal region and sidebands in one bin. Events
         outside the window do not enter.
+
+        Parameters
+        ----------
+        mjj : array-like of shape (n_events,)
+        rel_uncertainty : float, default=0.01
+            Target relative Poisson uncertainty of every bin.
+        min_count : int, optional
+            Fewest events a bin must hold, when it is not ``1/rel_uncertainty**2`` (a test of
+            pooled data and simulation needs more per pooled bin so that the smaller sample
+            meets the target).
 
         Raises
         ------
@@ -142,7 +152,10 @@ class SignalRegion:
         """
         rel_uncertainty = check_open_unit_interval(rel_uncertainty, "rel_uncertainty")
         mjj = check_events_vector(mjj, "mjj")
-        min_count = min_count_for(rel_uncertainty)
+        if min_count is None:
+            min_count = min_count_for(rel_uncertainty)
+        else:
+            min_count = check_positive_int(min_count, "min_count")
         names = ("lower sideband", "signal region", "upper sideband")
         bounds = self.boundaries
         edges = [bounds[0]]

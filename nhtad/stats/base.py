@@ -12,10 +12,17 @@ from sklearn.base import BaseEstimator, clone
 
 from .pvalues import log_pvalue_to_significance
 
-__all__ = ["TestResult", "BaseTest", "ASYMPTOTIC", "RESAMPLED"]
+__all__ = ["TestResult", "BaseTest", "ASYMPTOTIC", "EXACT", "RESAMPLED", "TOYS", "BOUND", "METHODS"]
 
+#: How a p-value was obtained: an asymptotic law (chi^2, Gamma, normal); an exact finite-sample
+#: law; resampling of the observed events (permutation, relabelling, bootstrap); toys of the
+#: whole chain; or a bound (the true p-value is at most the reported one).
 ASYMPTOTIC = "asymptotic"
+EXACT = "exact"
 RESAMPLED = "resampled"
+TOYS = "toys"
+BOUND = "bound"
+METHODS = (ASYMPTOTIC, EXACT, RESAMPLED, TOYS, BOUND)
 
 
 # eq=False: results hold arrays, for which field-wise == is ambiguous; compare fields explicitly.
@@ -32,8 +39,10 @@ class TestResult:
     significance : float
         One-sided Gaussian significance ``Z = Phi^{-1}(1 - p)``, computed from ``log_pvalue``
         so it stays finite far into the tail.
-    method : {"asymptotic", "resampled"}
-        Whether the p-value comes from an asymptotic null distribution or from resampling.
+    method : {"asymptotic", "exact", "resampled", "toys", "bound"}
+        How the p-value was obtained: an asymptotic null law, an exact finite-sample law,
+        resampling of the observed events, toys of the whole chain, or an upper bound on the
+        p-value (the significance is then a lower bound).
     null_distribution : ndarray or None
         Resampled null statistics (read-only), ``None`` for asymptotic p-values.
     n_events : int
@@ -59,10 +68,8 @@ class TestResult:
     test: str = ""
 
     def __post_init__(self):
-        if self.method not in (ASYMPTOTIC, RESAMPLED):
-            raise ValueError(
-                f"method must be {ASYMPTOTIC!r} or {RESAMPLED!r}; got {self.method!r}."
-            )
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
         if self.null_distribution is not None:
             null = np.array(self.null_distribution, dtype=float)
             null.setflags(write=False)

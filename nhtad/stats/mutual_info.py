@@ -10,18 +10,13 @@ a signal localised in m_jj makes them dependent. The plug-in mutual information 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ..utils.validation import (
-    check_not_constant,
-    check_open_unit_interval,
-    check_paired_vectors,
-    check_positive_int,
-)
+from ..utils.validation import check_open_unit_interval, check_paired_vectors
 from .base import ASYMPTOTIC, RESAMPLED, BaseTest
-from .binning import Binning, counts_in_bins, equal_count_binning, min_count_for
+from .binning import min_count_for
+from .contingency import score_mass_table
 from .pvalues import empirical_log_pvalue, log_gamma_sf
 from .resampling import check_null_method, resample_null
 
@@ -223,20 +218,19 @@ class MutualInformationIndependenceTest(BaseTest):
                     f"method={self.method!r}."
                 )
             s_all, y_all, n_data = s, y, s.size
-        s_binning = self._bin_scores(s_all, min_count, rel)
-        y_index, y_edges, y_counts = self._bin_resonant(y_all, min_count, rel)
-
-        d_s, d_y = s_binning.n_bins, y_edges.size - 1
-        cells = s_binning.index * d_y + y_index
-        table = np.bincount(cells[:n_data], minlength=d_s * d_y).reshape(d_s, d_y)
+        binned = score_mass_table(
+            s_all, y_all, min_count=min_count, rel_uncertainty=rel, y_bins=self.y_bins
+        )
+        d_s, d_y = binned.shape
+        table = binned.counts_of(slice(0, n_data))
         n = n_data
         mi = mutual_information(table)
         dof = (d_s - 1) * (d_y - 1)
 
         null = sim_table = mi_sim = None
         if referenced:
-            pooled = np.bincount(cells, minlength=d_s * d_y)
-            sim_table = pooled.reshape(d_s, d_y) - table
+            pooled = binned.table.ravel()
+            sim_table = binned.table - table
             mi_sim = mutual_information(sim_table)
             statistic = mi - mi_sim
             null = self._resample_relabelled(pooled, n_data, (d_s, d_y))
@@ -248,13 +242,13 @@ class MutualInformationIndependenceTest(BaseTest):
             kind = ASYMPTOTIC
         else:
             statistic = mi
-            null = self._resample(s_binning.index, y_index, table)
+            null = self._resample(binned.s_index, binned.y_index, table)
             log_p = empirical_log_pvalue(null, mi)
             kind = RESAMPLED
 
         self.n_bins_ = (d_s, d_y)
-        self.s_edges_ = s_binning.edges
-        self.y_edges_ = y_edges
+        self.s_edges_ = binned.s_edges
+        self.y_edges_ = binned.y_edges
         self.contingency_ = table
         self.contingency_simulation_ = sim_table
         self.mutual_information_ = mi
@@ -267,9 +261,9 @@ class MutualInformationIndependenceTest(BaseTest):
             "null": self.method,
             "mutual_information": mi,
             "statistic_2NI": 2.0 * n * mi,
-            "s_edges": s_binning.edges,
-            "y_edges": y_edges,
-            "y_counts": y_counts,
+            "s_edges": binned.s_edges,
+            "y_edges": binned.y_edges,
+            "y_counts": binned.y_counts,
             "contingency": table,
         }
         if referenced:
@@ -286,84 +280,6 @@ class MutualInformationIndependenceTest(BaseTest):
             null_distribution=null,
             details=details,
         )
-
-    # -- binning --------------------------------------------------------------------------
-    def _bin_scores(self, s, min_count, rel) -> Binning:
-        n = s.size
-        if n < 2 * min_count:
-            # The smallest target that allows 2 bins, rounded *up* to 4 digits so it works.
-            smallest = 1.0 / math.sqrt(max(n // 2, 1))
-            digits = 3 - math.floor(math.log10(smallest))
-            smallest = math.ceil(smallest * 10**digits) / 10**digits
-            raise ValueError(
-                f"s and y have {n} events but the binning needs at least {2 * min_count} (2 bins "
-                f"of {min_count} events for a relative uncertainty of {rel:g} per bin); provide "
-                f"more events or raise rel_uncertainty (the smallest value that works for {n} "
-                f"events is {smallest:g})."
-            )
-        check_not_constant(
-            s,
-            "s",
-            "a constant score carries no information; check the classifier's training (a dead "
-            "network outputs a constant).",
-        )
-        binning = equal_count_binning(s, min_count)
-        if binning.n_bins < 2:
-            values, counts = np.unique(s, return_counts=True)
-            top = counts.argmax()
-            raise ValueError(
-                f"s cannot be split into 2 bins of >= {min_count} events: {counts[top]} of {n} "
-                f"scores ({counts[top] / n:.1%}) sit at the single value {values[top]:g}. Provide "
-                f"more events, raise rel_uncertainty, or check the score for saturation."
-            )
-        return binning
-
-    def _bin_resonant(self, y, min_count, rel):
-        n = y.size
-        spec = self.y_bins
-        if spec is None or (isinstance(spec, numbers.Integral) and not isinstance(spec, bool)):
-            # n >= 2 min_count already holds: s was checked first and has the same length.
-            if spec is not None:
-                check_positive_int(spec, "y_bins", minimum=2)
-                if n < spec * min_count:
-                    raise ValueError(
-                        f"y_bins={spec} equal-count bins of >= {min_count} events need at least "
-                        f"{spec * min_count} events; got {n}. Use fewer y bins, more events or a "
-                        f"larger rel_uncertainty."
-                    )
-            check_not_constant(
-                y, "y", "if y is a region label, the signal region or the sidebands are empty."
-            )
-            binning = equal_count_binning(y, min_count, n_bins=spec)
-            if binning.n_bins < 2:
-                raise ValueError(
-                    f"y cannot be split into 2 bins of >= {min_count} events (one value holds "
-                    f"nearly all events, e.g. an almost empty signal region or sideband)."
-                )
-            return binning.index, binning.edges, binning.counts
-
-        if hasattr(spec, "bin_edges") and hasattr(spec, "in_window"):
-            outside = ~spec.in_window(y)
-            if outside.any():
-                raise ValueError(
-                    f"{int(outside.sum())} of {n} events lie outside the window of {spec}; keep "
-                    f"only events with region.in_window(mjj) before testing."
-                )
-            edges = spec.bin_edges(y, rel)
-        else:
-            edges = np.asarray(spec, dtype=np.float64)
-        index, counts = counts_in_bins(y, edges, name="y")
-        if counts.size < 2:
-            raise ValueError("y_bins must define at least 2 bins.")
-        short = np.flatnonzero(counts < min_count)
-        if short.size:
-            k = short[0]
-            raise ValueError(
-                f"{short.size} of the given y bins hold fewer than {min_count} events (needed for "
-                f"rel_uncertainty={rel:g}); e.g. bin [{edges[k]:g}, {edges[k + 1]:g}) holds "
-                f"{counts[k]}. Merge bins, use more events or a larger rel_uncertainty."
-            )
-        return index, edges, counts
 
     # -- resampled nulls --------------------------------------------------------------------
     def _resample_relabelled(self, pooled, n_data, shape):
