@@ -104,6 +104,60 @@ def test_simulation_has_the_correlation_but_shifted_shapes(data):
     assert abs(s0["mj2"].mean() / d["mj2"].mean() - 1) < 0.01
 
 
+def _window_means(events, column, edges):
+    index = np.digitize(events["mjj"], edges) - 1
+    keep = (index >= 0) & (index < len(edges) - 1)
+    return np.bincount(index[keep], weights=events[column][keep]) / np.bincount(index[keep])
+
+
+def test_mismodelling_components_one_at_a_time():
+    region = SignalRegion()
+    data = make_lhco_like(400_000, random_state=5).events
+    spectrum_only = make_lhco_like(
+        400_000, simulation=True, mismodelling={"mjj_spectrum": 1.0}, random_state=5
+    ).events
+    # Same seed, same draws: only the m_jj spectrum moved, and the jets follow m_jj as in data.
+    assert not np.allclose(spectrum_only["mjj"], data["mjj"])
+    edges = np.linspace(3100, 3900, 5)
+    np.testing.assert_allclose(
+        _window_means(spectrum_only, "mj2", edges), _window_means(data, "mj2", edges), rtol=0.02
+    )
+    assert np.mean(spectrum_only["tau21_1"]) == pytest.approx(np.mean(data["tau21_1"]), abs=2e-3)
+    d_win = data["mjj"][region.in_window(data["mjj"])]
+    s_win = spectrum_only["mjj"][region.in_window(spectrum_only["mjj"])]
+    # A steeper spectrum (p1 + 0.3): relatively fewer events at the top of the window.
+    ratio = np.mean(s_win > 3700) / np.mean(d_win > 3700)
+    assert 0.96 < ratio < 0.99
+    mass_only = make_lhco_like(
+        400_000, simulation=True, mismodelling={"mass_scale": 2.0}, random_state=5
+    ).events
+    np.testing.assert_array_equal(mass_only["mjj"], data["mjj"])
+    np.testing.assert_allclose(mass_only["mj2"] / data["mj2"], 1.06, rtol=1e-12)
+    # A float is every component at that strength; data-like background ignores it.
+    full = make_lhco_like(50_000, simulation=True, mismodelling=1.0, random_state=6).events
+    mapping = make_lhco_like(
+        50_000,
+        simulation=True,
+        mismodelling=dict.fromkeys(("mass_scale", "mass_width", "tau21", "mjj_spectrum"), 1.0),
+        random_state=6,
+    ).events
+    np.testing.assert_array_equal(full, mapping)
+    np.testing.assert_array_equal(
+        make_lhco_like(50_000, mismodelling={"tau21": 3.0}, random_state=6).events,
+        make_lhco_like(50_000, random_state=6).events,
+    )
+
+
+def test_curvature_makes_the_mass_dependence_non_linear():
+    edges = np.linspace(3100, 3900, 9)
+    curved = make_lhco_like(1_000_000, mass_mjj_curvature=20.0, random_state=7).events
+    means = _window_means(curved, "mj2", edges)
+    # A U shape: both ends above the centre, by far more than the statistical error (~0.5%).
+    assert means[0] > 1.15 * means[4] and means[-1] > 1.1 * means[4]
+    straight = _window_means(make_lhco_like(1_000_000, random_state=7).events, "mj2", edges)
+    assert np.all(np.diff(straight) > -0.02 * straight[:-1])
+
+
 def test_resonant_signal_looks_like_the_lhco_wprime(data):
     sig = data.events[data.truth == 1]
     assert np.median(sig["mjj"]) == pytest.approx(3500, rel=0.03)
@@ -137,6 +191,9 @@ def test_zero_signal_and_as_frame():
         ({"signal_to_background": np.nan}, "signal_to_background"),
         ({"signal": "wprime"}, "signal must be"),
         ({"mjj_range": (4000, 3000)}, "mjj_range"),
+        ({"simulation": True, "mismodelling": {"jet_energy": 1.0}}, "unknown mismodelling"),
+        ({"simulation": True, "mismodelling": {"tau21": np.nan}}, "finite numbers"),
+        ({"mass_mjj_curvature": np.inf}, "finite numbers"),
         (
             {
                 "n_background": 200_000,

@@ -12,8 +12,10 @@ Background
     m_jj from the dijet function ``(1 - x)^p1 / x^(p2 + p3 ln x)``, ``x = m_jj / 13 TeV``, times an
     error-function trigger turn-on (leading-jet pT > 1.2 TeV); about a quarter of the events
     fall in the 3.1-3.9 TeV window, as in the R&D sample. Each jet's mass is log-normal with a
-    median ``m0 (m_jj / 3.5 TeV)^mass_mjj_slope``: with the default slope 0.3 the mean heavier-jet
-    mass rises by ~7% across the window. tau21 of each jet is Beta distributed (mean 0.68),
+    median ``m0 exp(slope L + curvature L^2)``, ``L = ln(m_jj / 3.5 TeV)``: with the default
+    slope 0.3 and no curvature (``m0 (m_jj / 3.5 TeV)^0.3``) the mean heavier-jet mass rises by
+    ~7% across the window; a curvature makes the rise non-linear in m_jj, as a change of the
+    jet-mass scale with the jets' pT would. tau21 of each jet is Beta distributed (mean 0.68),
     independent of the masses and of m_jj, so the only feature-m_jj correlations are through
     the jet masses and through the jets' angular distance: the pT threshold bounds their
     rapidity gap, ``|delta eta| <= 2 arccosh(m_jj / 2.4 TeV)``, so dR_jj grows with m_jj.
@@ -21,6 +23,8 @@ Simulation
     The same physics with shapes mismodelled as a second generator would: both jet masses
     scaled by ``1 + 0.03 mismodelling``, their log-normal width by ``1 + 0.03 mismodelling``, the
     tau21 means shifted by ``+0.02 mismodelling`` and the dijet slope p1 by ``+0.3 mismodelling``.
+    Each of the four components can be given its own strength (``mismodelling`` as a mapping),
+    e.g. a simulation whose m_jj spectrum alone differs from the data's.
 Resonant signal (LHCO R&D)
     W'(3.5 TeV) -> X(500) Y(100), X, Y -> qq: m_jj with a 4% Gaussian core and a 25% low-side
     radiation tail; jet masses 500 and 100 GeV with 5% and 8% resolution and a 10% tail to lower
@@ -35,6 +39,9 @@ signal's tails outside it come along, and the truth label is returned beside the
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
+
 import numpy as np
 from scipy import special
 
@@ -44,7 +51,7 @@ from .events import events_bunch, make_event_table
 from .inject import combine_shuffled, n_signal_for, prefix_reaching
 from .regions import SignalRegion
 
-__all__ = ["make_lhco_like", "SQRT_S"]
+__all__ = ["make_lhco_like", "SQRT_S", "MISMODELLING_COMPONENTS"]
 
 SQRT_S = 13_000.0
 _PT_MIN = 1_200.0  # leading-jet trigger threshold of the R&D sample
@@ -73,6 +80,8 @@ _SIM_MASS_SCALE = 0.03
 _SIM_MASS_WIDTH = 0.03
 _SIM_TAU21_SHIFT = 0.02
 _SIM_P1_SHIFT = 0.3
+#: Components of the simulation's mismodelling, each scaled by its strength.
+MISMODELLING_COMPONENTS = ("mass_scale", "mass_width", "tau21", "mjj_spectrum")
 
 
 def _beta(rng, mean, concentration, size):
@@ -113,13 +122,18 @@ def _background_mjj(rng, n, mjj_range, p1_shift):
     return np.interp(rng.random(n) * cdf[-1], cdf, grid)
 
 
-def _background(rng, n, mjj_range, slope, mismodelling):
-    mjj = _background_mjj(rng, n, mjj_range, _SIM_P1_SHIFT * mismodelling)
-    median = _QCD_MASS_MEDIAN * (mjj / _W_MASS) ** slope * (1.0 + _SIM_MASS_SCALE * mismodelling)
-    width = _QCD_MASS_LOG_WIDTH * (1.0 + _SIM_MASS_WIDTH * mismodelling)
+def _background(rng, n, mjj_range, slope, curvature, strength):
+    mjj = _background_mjj(rng, n, mjj_range, _SIM_P1_SHIFT * strength["mjj_spectrum"])
+    log_ratio = np.log(mjj / _W_MASS)
+    median = (
+        _QCD_MASS_MEDIAN
+        * np.exp(slope * log_ratio + curvature * log_ratio**2)
+        * (1.0 + _SIM_MASS_SCALE * strength["mass_scale"])
+    )
+    width = _QCD_MASS_LOG_WIDTH * (1.0 + _SIM_MASS_WIDTH * strength["mass_width"])
     mass_a = median * np.exp(width * rng.standard_normal(n))
     mass_b = median * np.exp(width * rng.standard_normal(n))
-    tau_mean = _QCD_TAU21[0] + _SIM_TAU21_SHIFT * mismodelling
+    tau_mean = _QCD_TAU21[0] + _SIM_TAU21_SHIFT * strength["tau21"]
     tau_a = _beta(rng, tau_mean, _QCD_TAU21[1], n)
     tau_b = _beta(rng, tau_mean, _QCD_TAU21[1], n)
     mj1, mj2, tau1, tau2 = _mass_ordered(mass_a, mass_b, tau_a, tau_b)
@@ -190,6 +204,26 @@ def _signal_with_window_count(rng, n_window, kind, mjj_range, region):
     return np.concatenate(batches)
 
 
+def _mismodelling_strengths(mismodelling, simulation) -> dict:
+    if isinstance(mismodelling, Mapping):
+        unknown = sorted(set(mismodelling) - set(MISMODELLING_COMPONENTS))
+        if unknown:
+            raise ValueError(
+                f"unknown mismodelling components {unknown}; the components are "
+                f"{MISMODELLING_COMPONENTS} (missing ones are 0)."
+            )
+        strength = {name: mismodelling.get(name, 0.0) for name in MISMODELLING_COMPONENTS}
+    else:
+        strength = dict.fromkeys(MISMODELLING_COMPONENTS, mismodelling)
+    for name, value in strength.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+            raise ValueError(
+                f"mismodelling strengths must be finite numbers; got {name}={value!r}."
+            )
+    # Data-like background is never mismodelled: the strengths apply to the simulation only.
+    return {name: float(value) if simulation else 0.0 for name, value in strength.items()}
+
+
 def make_lhco_like(
     n_background=1_000_000,
     signal_to_background=0.0,
@@ -198,6 +232,7 @@ def make_lhco_like(
     simulation=False,
     mismodelling=1.0,
     mass_mjj_slope=0.3,
+    mass_mjj_curvature=0.0,
     region=None,
     mjj_range=(1_500.0, 7_000.0),
     random_state=None,
@@ -216,11 +251,18 @@ def make_lhco_like(
         The LHCO W'(3.5 TeV) -> X(500 GeV) Y(100 GeV) or the same jets with flat m_jj.
     simulation : bool, default=False
         Generate the mismodelled "simulation" background instead of data-like background.
-    mismodelling : float, default=1.0
+    mismodelling : float or mapping, default=1.0
         Strength of the simulation's mismodelling (0 = simulation identical in law to data);
-        used only when ``simulation=True``.
+        used only when ``simulation=True``. A mapping gives each of
+        :data:`MISMODELLING_COMPONENTS` its own strength (missing ones are 0), e.g.
+        ``{"mjj_spectrum": 1.0}`` for a simulation that differs only in its m_jj spectrum.
     mass_mjj_slope : float, default=0.3
         Exponent of the background jet-mass median's rise with m_jj (0 = no correlation).
+        Generate the simulation with another value than the data to mismodel the correlation.
+    mass_mjj_curvature : float, default=0.0
+        Coefficient ``c`` of ``L^2`` in the log of the jet-mass median, ``L = ln(m_jj / 3.5
+        TeV)``: a dependence on m_jj that is not a power law (``c = 20`` raises the median by
+        a third at 3.1 TeV and a quarter at 3.9 TeV relative to 3.5 TeV).
     region : SignalRegion, optional
         Window for counting S/B; default ``SignalRegion()`` (3.1-3.9 TeV).
     mjj_range : tuple of float, default=(1500, 7000)
@@ -249,13 +291,15 @@ def make_lhco_like(
     lo, hi = (float(v) for v in mjj_range)
     if not (0.0 < lo < hi < SQRT_S):
         raise ValueError(f"mjj_range must satisfy 0 < low < high < 13000 GeV; got {mjj_range}.")
-    if not np.isfinite(mismodelling) or not np.isfinite(mass_mjj_slope):
-        raise ValueError("mismodelling and mass_mjj_slope must be finite numbers.")
+    strength = _mismodelling_strengths(mismodelling, simulation)
+    if not np.isfinite(mass_mjj_slope) or not np.isfinite(mass_mjj_curvature):
+        raise ValueError("mass_mjj_slope and mass_mjj_curvature must be finite numbers.")
     region = SignalRegion() if region is None else region
     rng = np.random.default_rng(as_seed_sequence(random_state))
 
-    strength = float(mismodelling) if simulation else 0.0
-    background = _background(rng, n_background, (lo, hi), float(mass_mjj_slope), strength)
+    background = _background(
+        rng, n_background, (lo, hi), float(mass_mjj_slope), float(mass_mjj_curvature), strength
+    )
     n_bkg_window = int(region.in_window(background["mjj"]).sum()) if n_background else 0
     n_sig_window = n_signal_for(signal_to_background, n_bkg_window)
     sig = _signal_with_window_count(rng, n_sig_window, signal, (lo, hi), region)
