@@ -11,6 +11,7 @@ NPLM statistics at several widths (:class:`MultipleTestCombination`, arXiv:2408.
 and the chi-square fit of a null sample (:func:`fit_chi2_dof`) live here too.
 """
 
+from .association import HomogeneousAssociationTest
 from .base import BaseTest, TestResult
 from .binning import equal_count_binning, equal_count_edges, min_count_for
 from .blum_kiefer_rosenblatt import bkr_log_sf
@@ -38,11 +39,14 @@ from .pvalues import (
     pvalue_to_significance,
     significance_to_log_pvalue,
 )
+from .smooth_trend import SmoothTrendIndependenceTest
 
 __all__ = [
     "BaseTest",
     "TestResult",
     "MutualInformationIndependenceTest",
+    "SmoothTrendIndependenceTest",
+    "HomogeneousAssociationTest",
     "HyperTest",
     "CutAndCountTest",
     "BumpHuntTest",

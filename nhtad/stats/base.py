@@ -136,6 +136,13 @@ class BaseTest(BaseEstimator):
         """Fit the test on ``(s, y)`` and return the frozen :class:`TestResult`."""
         return self.fit(s, y, **fit_params).result_
 
+    def _accepts_simulation(self) -> bool:
+        """Whether ``fit`` takes the simulation's scores (``s_simulation``, ``y_simulation``).
+
+        Chains such as :class:`~nhtad.SACWoLaTest` pass them only to tests that use them.
+        """
+        return False
+
     def _set_result(
         self, statistic, log_pvalue, *, method, n_events, null_distribution=None, details=None
     ):
