@@ -29,10 +29,15 @@ _SUBPACKAGES = (
     "utils",
 )
 
-__all__ = ["__version__", *_SUBPACKAGES]
+#: Top-level estimators and the module that defines each (imported on first use).
+_ESTIMATORS = {"SACWoLaTest": "sacwola_test"}
+
+__all__ = ["__version__", *_SUBPACKAGES, *_ESTIMATORS]
 
 
 def __getattr__(name):
     if name in _SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _ESTIMATORS:
+        return getattr(importlib.import_module(f"{__name__}.{_ESTIMATORS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

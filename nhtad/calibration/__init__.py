@@ -6,6 +6,8 @@
   (GridSearch-like; joblib; split runs merge; save/load), empirical p-values, power;
 - :class:`ReferenceResampler`: NPLM-style null (and signal) toys drawn from a background pool;
 - :class:`LHCOToys`: toys from the embedded LHCO-like generator (template, regions or m_jj);
+- :class:`SimulationSplitToys`: whole-chain toys of :class:`~nhtad.SACWoLaTest` from its
+  simulation (pseudo-data and pseudo-simulation split at random, retrained every toy);
 - :func:`power_at_significance`: fraction of alternative toys beyond the null quantile of a
   Gaussian significance Z, with a Clopper-Pearson interval;
 - :func:`clopper_pearson`: the exact binomial confidence interval;
@@ -13,7 +15,7 @@
 """
 
 from .calibrator import ToyCalibrator, ToyFailedError
-from .generators import LHCOToys, ReferenceResampler
+from .generators import LHCOToys, ReferenceResampler, SimulationSplitToys
 from .power import (
     ClopperPearsonInterval,
     MedianSignificance,
@@ -28,6 +30,7 @@ __all__ = [
     "ToyCalibrator",
     "ToyFailedError",
     "LHCOToys",
+    "SimulationSplitToys",
     "toy_seed",
     "run_toys",
     "run_one_toy",

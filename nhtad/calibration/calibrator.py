@@ -101,7 +101,9 @@ class ToyCalibrator(BaseEstimator):
         it (nested ones included) is set from the toy's seed, so score training is re-seeded
         per toy.
     generator : callable
-        ``generator(random_state) -> tuple of arrays`` for ``clone(test).fit(*arrays)``; e.g.
+        ``generator(random_state) -> tuple of arrays`` for ``clone(test).fit(*arrays)``, or a
+        dict for ``clone(test).fit(**arrays)``; e.g.
+        :class:`~nhtad.calibration.SimulationSplitToys` (for :class:`~nhtad.SACWoLaTest`),
         :class:`~nhtad.calibration.ReferenceResampler` or :class:`~nhtad.calibration.LHCOToys`.
         It must be picklable for process-based joblib backends (a class instance or a
         module-level function, not a lambda).

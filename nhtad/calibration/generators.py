@@ -10,7 +10,7 @@ from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
 from .toys import toy_seed
 
-__all__ = ["ReferenceResampler", "LHCOToys"]
+__all__ = ["ReferenceResampler", "LHCOToys", "SimulationSplitToys"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,4 +227,64 @@ class LHCOToys:
         return (
             f"LHCOToys(n_background={self.n_background}, "
             f"signal_to_background={self.signal_to_background}, kind={self.kind!r})"
+        )
+
+
+class SimulationSplitToys:
+    """Whole-chain toys of an SA-CWoLa analysis drawn from its simulated background.
+
+    Every call shuffles the simulation and splits it into a pseudo-data sample and a disjoint
+    pseudo-simulation sample, returned as the keyword arguments of
+    :meth:`SACWoLaTest.fit <nhtad.SACWoLaTest.fit>` (``X``, ``mjj``, ``is_simulation``), so a
+    :class:`~nhtad.calibration.ToyCalibrator` retrains the classifier and reruns the test on
+    every toy. The calibration then holds under one assumption: that the simulation *is* the
+    background, its feature/m_jj dependence included. It answers "how does the whole chain
+    behave on background like my simulation", which differs from the data's null whenever the
+    simulation mismodels the dependence the score picks up.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_simulated, n_features)
+        Features of the simulated background (in the analysis window).
+    mjj : array-like of shape (n_simulated,)
+        Its resonant mass.
+    n_data : int, default=None
+        Pseudo-data events per toy; default half the pool.
+    n_simulation : int, default=None
+        Pseudo-simulation events per toy; default the rest of the pool after ``n_data``.
+    """
+
+    def __init__(self, X, mjj, *, n_data=None, n_simulation=None):
+        self.X = np.asarray(X, dtype=np.float64)
+        self.mjj = np.asarray(mjj, dtype=np.float64)
+        if self.X.ndim != 2 or self.mjj.ndim != 1 or self.X.shape[0] != self.mjj.shape[0]:
+            raise ValueError(
+                "X must be 2-D (events x features) with one mjj per event; got shapes "
+                f"{self.X.shape} and {self.mjj.shape}."
+            )
+        if not (np.isfinite(self.X).all() and np.isfinite(self.mjj).all()):
+            raise ValueError("X and mjj must be finite; clean the simulated sample first.")
+        pool = self.mjj.shape[0]
+        self.n_data = pool // 2 if n_data is None else check_positive_int(n_data, "n_data")
+        rest = pool - self.n_data
+        self.n_simulation = (
+            rest if n_simulation is None else check_positive_int(n_simulation, "n_simulation")
+        )
+        if rest < 1 or self.n_data + self.n_simulation > pool:
+            raise ValueError(
+                f"the simulation holds {pool} events, fewer than the {self.n_data} pseudo-data "
+                f"plus {max(self.n_simulation, 1)} pseudo-simulation events a toy needs; give a "
+                "larger simulated sample or smaller toys."
+            )
+
+    def __call__(self, random_state):
+        rng = np.random.default_rng(as_seed_sequence(random_state))
+        rows = rng.permutation(self.mjj.shape[0])[: self.n_data + self.n_simulation]
+        is_sim = np.r_[np.zeros(self.n_data, bool), np.ones(self.n_simulation, bool)]
+        return {"X": self.X[rows], "mjj": self.mjj[rows], "is_simulation": is_sim}
+
+    def __repr__(self):
+        return (
+            f"SimulationSplitToys(pool={self.mjj.shape[0]}, n_data={self.n_data}, "
+            f"n_simulation={self.n_simulation})"
         )

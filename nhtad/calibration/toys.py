@@ -9,6 +9,7 @@ size for joblib, so the result is the same for any ``n_jobs`` and any joblib bac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,18 +71,27 @@ def _reseed(estimator, seed: np.random.SeedSequence, estimator_seed: int):
 def run_one_toy(estimator, generator, seed: np.random.SeedSequence, statistic="statistic_"):
     """Fit a clone of ``estimator`` on ``generator(seed)`` and return its statistic.
 
+    The generator returns a tuple (``fit(*arrays)``) or a dict (``fit(**arrays)``, for
+    estimators with keyword-only inputs such as :class:`~nhtad.SACWoLaTest`'s
+    ``is_simulation``).
+
     Every ``random_state`` parameter of the clone (nested ones of a Pipeline or meta-estimator
     too) is set from ``seed``; the statistic is read from the last step of a Pipeline.
     """
     generator_seed, estimator_seed = _toy_seeds(seed)
     arrays = generator(generator_seed)
-    if not isinstance(arrays, tuple):
+    if isinstance(arrays, Mapping):
+        args, kwargs = (), dict(arrays)
+    elif isinstance(arrays, tuple):
+        args, kwargs = arrays, {}
+    else:
         raise ValueError(
-            f"the generator must return a tuple of arrays to fit on; got {type(arrays).__name__}."
+            "the generator must return a tuple of arrays to fit on, or a dict of fit's keyword "
+            f"arguments (e.g. X, mjj, is_simulation); got {type(arrays).__name__}."
         )
     est = clone(estimator)
     _reseed(est, seed, estimator_seed)
-    est.fit(*arrays)
+    est.fit(*args, **kwargs)
     return np.asarray(getattr(_final_step(est), statistic), dtype=np.float64)
 
 
@@ -108,7 +118,7 @@ def run_toys(
         Cloned per toy; ``fit(*generator(seed))`` must set the attribute ``statistic``. Its
         ``random_state`` (if any) is set per toy.
     generator : callable
-        ``generator(random_state) -> tuple of arrays``, e.g.
+        ``generator(random_state) -> tuple of arrays`` (or a dict of keyword arguments), e.g.
         :class:`~nhtad.calibration.ReferenceResampler`.
     n_toys : int
     statistic : str, default ``"statistic_"``

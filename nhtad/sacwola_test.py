@@ -1,0 +1,300 @@
+"""The SA-CWoLa null-hypothesis test as one estimator: train out-of-fold, score, test honestly.
+
+Kamenik & Szewc (PLB 840 (2023) 137836) train a classifier to tell the signal region from the
+sidebands on data, blinded to the background's feature/m_jj correlations by a simulated
+background with inverted labels (eq. 6), score every event out-of-fold, and test the score's
+independence of m_jj. The last step needs care: the trained score is a function of features
+that depend on m_jj, so it depends on m_jj even in pure background, and the plain asymptotic
+independence test then fakes discoveries. :class:`SACWoLaTest` therefore tests by default with
+:class:`~nhtad.stats.SmoothTrendIndependenceTest` on the signal-region alternative: the score
+distribution may drift smoothly with m_jj, the degree of that drift chosen from the sidebands
+and the simulation, and only a change confined to the signal region counts as a signal. The
+plain asymptotic MI p-value is reported beside it, labelled with its assumption.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import validate_data
+
+from .datasets.regions import SignalRegion
+from .scoring.crossfit import out_of_fold_scores
+from .scoring.diagnostics import decorrelation_report
+from .scoring.weights import check_simulation_flags
+from .stats.base import BaseTest
+from .stats.mutual_info import MutualInformationIndependenceTest
+from .stats.smooth_trend import SmoothTrendIndependenceTest
+from .utils.random import as_seed_sequence, child_seed
+from .utils.validation import check_events_vector, check_positive_int
+
+__all__ = ["SACWoLaTest", "default_sacwola_null"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_sacwola_null(region=None, rel_uncertainty=0.02):
+    """The null test :class:`SACWoLaTest` uses by default.
+
+    :class:`~nhtad.stats.SmoothTrendIndependenceTest` with the signal-region alternative and
+    the data-driven degree: see ``docs/study_honest_null.md`` for the false-positive rates and
+    power behind this choice.
+    """
+    return SmoothTrendIndependenceTest(
+        rel_uncertainty=rel_uncertainty,
+        y_bins=SignalRegion() if region is None else region,
+        degree="auto",
+        alternative="signal_region",
+    )
+
+
+class SACWoLaTest(BaseTest):
+    """SA-CWoLa out-of-fold training and an honest test of the background-only null.
+
+    Parameters
+    ----------
+    classifier : classifier, default=None
+        Trained per fold on data + simulation with region labels; default
+        :class:`~nhtad.scoring.SACWoLaClassifier` (``lam=1``). Anything with
+        ``fit(X, y, is_simulation=...)`` and ``predict_proba``.
+    test : BaseTest, default=None
+        Test of the data's ``(s, m_jj)``; default :func:`default_sacwola_null` for ``region``.
+        Tests that use a simulation (the smooth-trend degree rule, the homogeneous-association
+        test, the relabelled MI null) receive the simulation's out-of-fold scores.
+    region : SignalRegion, default=None
+        Window and signal region; default ``SignalRegion()`` (3.3-3.7 TeV in 3.1-3.9 TeV).
+    cv : int or splitter, default=5
+        Folds of the out-of-fold training (see :func:`~nhtad.scoring.out_of_fold_scores`).
+    n_seeds : int, default=1
+        Trainings per fold, averaged.
+    dependence_warning : float, default=3.0
+        Warn when the score's m_jj dependence in background-like events is this significant
+        (Z of the asymptotic MI test on the simulation's scores, or of the fitted smooth trend
+        on the data).
+    random_state : None, int or SeedSequence, default=None
+        Seeds the folds, the trainings and the test's resampling.
+    n_jobs : int, default=None
+        Parallel fold trainings, through joblib.
+    verbose : int, default=0
+        Progress bars when > 0.
+
+    Attributes
+    ----------
+    statistic_, pvalue_, log_pvalue_, significance_, n_events_, null_distribution_, result_
+        Those of the test (see :class:`~nhtad.stats.BaseTest`); ``result_.details`` adds
+        ``"mi_asymptotic"`` (the plain MI p-value and Z with its assumption), the
+        decorrelation diagnostics and the test's own details.
+    test_ : BaseTest
+        The fitted test.
+    scores_ : OutOfFoldScores
+        Every event's out-of-fold score.
+    mi_asymptotic_ : TestResult or None
+        The plain asymptotic MI test on the data's scores (``None`` if the binning failed):
+        valid only if the score were independent of m_jj in background, which a trained score
+        is not.
+    decorrelation_ : DecorrelationReport
+        AUC of signal region vs sidebands and the MI test on the simulation's scores.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        classifier=None,
+        test=None,
+        region=None,
+        cv=5,
+        n_seeds=1,
+        dependence_warning=3.0,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.classifier = classifier
+        self.test = test
+        self.region = region
+        self.cv = cv
+        self.n_seeds = n_seeds
+        self.dependence_warning = dependence_warning
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _region(self):
+        region = SignalRegion() if self.region is None else self.region
+        if not isinstance(region, SignalRegion):
+            raise ValueError(
+                f"region must be a nhtad.datasets.SignalRegion; got {type(region).__name__}."
+            )
+        return region
+
+    def _check_inputs(self, X, mjj, is_simulation, *, reset):
+        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        mjj = check_events_vector(mjj, "mjj")
+        if mjj.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} events but mjj has {mjj.shape[0]}.")
+        if is_simulation is None:
+            raise ValueError(
+                "SACWoLaTest needs is_simulation: one flag per event, True for the simulated "
+                "background that blinds the classifier to the background's m_jj correlations "
+                "(fit(X, mjj, is_simulation=...))."
+            )
+        sim = check_simulation_flags(is_simulation, X.shape[0])
+        if sim.all() or not sim.any():
+            raise ValueError(
+                "SACWoLaTest needs both data (is_simulation False) and simulated background "
+                f"(True) events; got {int((~sim).sum())} data and {int(sim.sum())} simulated."
+            )
+        region = self._region()
+        outside = ~region.in_window(mjj)
+        if outside.any():
+            raise ValueError(
+                f"{int(outside.sum())} of {mjj.size} events lie outside the window of {region}; "
+                "select them with region.in_window(mjj) first."
+            )
+        return X, mjj, sim, region
+
+    def _seeds(self):
+        root = as_seed_sequence(self.random_state)
+        return root, child_seed(root, 1)
+
+    def out_of_fold_scores(self, X, mjj, *, is_simulation):
+        """Train the classifier out-of-fold and return every event's score (no test).
+
+        The same seeds as :meth:`fit`, so ``fit`` on the same input gives these scores.
+
+        Returns
+        -------
+        OutOfFoldScores
+        """
+        X, mjj, sim, region = self._check_inputs(X, mjj, is_simulation, reset=True)
+        return self._train(X, mjj, sim, region)
+
+    def _train(self, X, mjj, sim, region):
+        check_positive_int(self.n_seeds, "n_seeds")
+        if self.classifier is None:
+            from .scoring.sacwola import SACWoLaClassifier
+
+            classifier = SACWoLaClassifier()
+        else:
+            classifier = clone(self.classifier)
+        train_seed, _ = self._seeds()
+        return out_of_fold_scores(
+            classifier,
+            X,
+            region.labels(mjj),
+            is_simulation=sim,
+            cv=self.cv,
+            n_seeds=self.n_seeds,
+            random_state=train_seed,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
+
+    def fit(self, X, mjj, *, is_simulation=None):
+        """Train out-of-fold on data + simulation and test the data's ``(s, m_jj)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_events, n_features)
+            Features of data and simulated events (m_jj is not a feature).
+        mjj : array-like of shape (n_events,)
+            Resonant mass in GeV, inside the region's window.
+        is_simulation : array-like of bool of shape (n_events,)
+            True for simulated background events.
+
+        Returns
+        -------
+        self
+        """
+        X, mjj, sim, region = self._check_inputs(X, mjj, is_simulation, reset=True)
+        scores = self._train(X, mjj, sim, region)
+        s_data, y_data = scores.data, mjj[~sim]
+        s_sim, y_sim = scores.simulation, mjj[sim]
+        test = default_sacwola_null(region) if self.test is None else clone(self.test)
+        _, test_seed = self._seeds()
+        if "random_state" in test.get_params():
+            test.set_params(random_state=test_seed)
+        if test._accepts_simulation():
+            test.fit(s_data, y_data, s_simulation=s_sim, y_simulation=y_sim)
+        else:
+            test.fit(s_data, y_data)
+
+        rel = test.get_params().get("rel_uncertainty", 0.02)
+        try:
+            mi = MutualInformationIndependenceTest(rel_uncertainty=rel, y_bins=region).test(
+                s_data, y_data
+            )
+        except ValueError as err:
+            logger.info("plain asymptotic MI test not run: %s", err)
+            mi = None
+        try:
+            report = decorrelation_report(
+                scores.scores,
+                mjj,
+                is_simulation=sim,
+                region=region,
+                mi_test=MutualInformationIndependenceTest(rel_uncertainty=rel, y_bins=region),
+            )
+        except ValueError as err:
+            logger.info("decorrelation report not made: %s", err)
+            report = None
+        self._warn_dependence(test, report)
+
+        self.test_ = test
+        self.scores_ = scores
+        self.mi_asymptotic_ = mi
+        self.decorrelation_ = report
+        result = test.result_
+        details = dict(result.details)
+        details["test"] = type(test).__name__
+        details["mi_asymptotic"] = (
+            None
+            if mi is None
+            else {
+                "pvalue": mi.pvalue,
+                "log_pvalue": mi.log_pvalue,
+                "significance": mi.significance,
+                "assumption": "s independent of m_jj in background (not true of a trained "
+                "score: fakes discoveries at large N)",
+            }
+        )
+        if report is not None:
+            details["decorrelation"] = report.as_dict()
+        self.null_distribution_ = test.null_distribution_
+        return self._set_result(
+            result.statistic,
+            result.log_pvalue,
+            method=result.method,
+            n_events=result.n_events,
+            null_distribution=test.null_distribution_,
+            details=details,
+        )
+
+    def _warn_dependence(self, test, report):
+        limit = float(self.dependence_warning)
+        messages = []
+        if report is not None and report.mi_simulation is not None:
+            z = report.mi_simulation.significance
+            if z > limit:
+                messages.append(
+                    f"the asymptotic MI test on the simulation's scores gives Z = {z:.1f}"
+                )
+        spurious = getattr(test, "spurious_signal_", None)
+        if spurious is not None and spurious["significance"] > limit:
+            messages.append(
+                f"the smooth model finds a signal-region term of Z = "
+                f"{spurious['significance']:.1f} in the signal-free simulation"
+            )
+        if messages:
+            warnings.warn(
+                "the score depends on m_jj in background-like events: "
+                + "; ".join(messages)
+                + ". The p-value allows for a smooth m_jj trend only; check the degree "
+                "selection (test_.degree_selection_) and narrow the window if the dependence "
+                "is not smooth.",
+                UserWarning,
+                stacklevel=3,
+            )
