@@ -15,6 +15,7 @@ plain asymptotic MI p-value is reported beside it, labelled with its assumption.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
@@ -36,16 +37,31 @@ __all__ = ["SACWoLaTest", "default_sacwola_null"]
 logger = logging.getLogger(__name__)
 
 
-def default_sacwola_null(region=None, rel_uncertainty=0.02):
-    """The null test :class:`SACWoLaTest` uses by default.
+#: About this many m_jj bins in the default null: enough to follow a smooth trend, few enough
+#: that every bin is well populated at any sample size.
+_DEFAULT_Y_BINS = 20
 
-    :class:`~nhtad.stats.SmoothTrendIndependenceTest` with the signal-region alternative and
-    the data-driven degree: see ``docs/study_honest_null.md`` for the false-positive rates and
-    power behind this choice.
+
+def default_sacwola_null(region=None, n_events=250_000):
+    """The null test :class:`SACWoLaTest` uses by default, for ``n_events`` data events.
+
+    :class:`~nhtad.stats.SmoothTrendIndependenceTest` with the signal-region alternative, the
+    data-driven degree, the score cut into a halving ladder of quantiles (1/2, 1/4, ... down
+    to a top bin of 100-200 events) and about 20 equal-count m_jj bins
+    (``rel_uncertainty = sqrt(20 / n_events)``). ``docs/study_honest_null.md`` gives the
+    false-positive rates and the power behind this choice.
+
+    Parameters
+    ----------
+    region : SignalRegion, default=None
+    n_events : int, default=250_000
+        Data events in the window.
     """
+    rel = min(max(math.sqrt(_DEFAULT_Y_BINS / max(int(n_events), 1)), 1e-3), 0.5)
     return SmoothTrendIndependenceTest(
-        rel_uncertainty=rel_uncertainty,
+        rel_uncertainty=float(f"{rel:.3g}"),
         y_bins=SignalRegion() if region is None else region,
+        s_quantiles="halving",
         degree="auto",
         alternative="signal_region",
     )
@@ -61,7 +77,8 @@ class SACWoLaTest(BaseTest):
         :class:`~nhtad.scoring.SACWoLaClassifier` (``lam=1``). Anything with
         ``fit(X, y, is_simulation=...)`` and ``predict_proba``.
     test : BaseTest, default=None
-        Test of the data's ``(s, m_jj)``; default :func:`default_sacwola_null` for ``region``.
+        Test of the data's ``(s, m_jj)``; default :func:`default_sacwola_null` for ``region``
+        and the number of data events.
         Tests that use a simulation (the smooth-trend degree rule, the homogeneous-association
         test, the relabelled MI null) receive the simulation's out-of-fold scores.
     region : SignalRegion, default=None
@@ -213,7 +230,7 @@ class SACWoLaTest(BaseTest):
         scores = self._train(X, mjj, sim, region)
         s_data, y_data = scores.data, mjj[~sim]
         s_sim, y_sim = scores.simulation, mjj[sim]
-        test = default_sacwola_null(region) if self.test is None else clone(self.test)
+        test = default_sacwola_null(region, s_data.size) if self.test is None else clone(self.test)
         _, test_seed = self._seeds()
         if "random_state" in test.get_params():
             test.set_params(random_state=test_seed)

@@ -17,14 +17,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.validation import check_is_fitted
 
+from nhtad.datasets import SignalRegion
 from nhtad.stats import (
     BaseTest,
     BumpHuntTest,
     CutAndCountTest,
     DistanceCorrelationTest,
     HoeffdingDTest,
+    HomogeneousAssociationTest,
     HyperTest,
     MutualInformationIndependenceTest,
+    SmoothTrendIndependenceTest,
     TestResult,
 )
 from nhtad.stats.dijet_function import sample_dijet
@@ -37,6 +40,8 @@ TESTS = [
     CutAndCountTest(mode="template"),
     HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", [0.8, 0.9]),
     BumpHuntTest(),
+    SmoothTrendIndependenceTest(rel_uncertainty=0.1, y_bins=SignalRegion()),
+    HomogeneousAssociationTest(rel_uncertainty=0.03),
 ]
 API_CHECKS = [
     ec.check_no_attributes_set_in_init,
@@ -58,12 +63,20 @@ def data():
 
 
 def _inputs(test, data):
-    """Each test's own kind of input: (s, y), (s, labels) or (mjj,)."""
+    """Each test's own kind of input: (s, y), (s, labels) or (mjj,), and keyword arguments."""
     if isinstance(test, BumpHuntTest):
-        return (sample_dijet(20_000, (1.0, 10.0, 5.0, 0.0), random_state=0),)
+        return (sample_dijet(20_000, (1.0, 10.0, 5.0, 0.0), random_state=0),), {}
     if isinstance(test, CutAndCountTest | HyperTest):
-        return data[0], (data[1] > 0.5).astype(int)
-    return data
+        return (data[0], (data[1] > 0.5).astype(int)), {}
+    if isinstance(test, SmoothTrendIndependenceTest):
+        return (data[0], 3100.0 + 800.0 * data[1]), {}
+    if isinstance(test, HomogeneousAssociationTest):
+        half = data[0].size // 2
+        return (data[0][:half], data[1][:half]), {
+            "s_simulation": data[0][half:],
+            "y_simulation": data[1][half:],
+        }
+    return data, {}
 
 
 @pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
@@ -77,8 +90,8 @@ def test_fit_returns_self_sets_attributes_and_is_picklable(test, data):
     test = clone(test)
     with pytest.raises(NotFittedError):
         check_is_fitted(test)
-    data = _inputs(test, data)
-    assert test.fit(*data) is test
+    args, kwargs = _inputs(test, data)
+    assert test.fit(*args, **kwargs) is test
     check_is_fitted(test)
     for name in ("statistic_", "pvalue_", "log_pvalue_", "significance_", "n_events_", "result_"):
         assert hasattr(test, name)
@@ -90,13 +103,14 @@ def test_fit_returns_self_sets_attributes_and_is_picklable(test, data):
     assert isinstance(test, BaseTest)
     # Refit resets state and is deterministic.
     first = test.statistic_
-    assert test.fit(*data).statistic_ == first
+    assert test.fit(*args, **kwargs).statistic_ == first
 
 
 @pytest.mark.parametrize("test", TESTS, ids=lambda t: type(t).__name__)
 def test_score_leaves_the_estimator_untouched(test, data):
     params = test.get_params()
-    z = test.score(*_inputs(test, data))
+    args, kwargs = _inputs(test, data)
+    z = test.score(*args, **kwargs)
     assert isinstance(z, float)
     assert test.get_params() == params
     assert not hasattr(test, "result_")

@@ -83,3 +83,23 @@ def test_assign_bins_puts_far_outliers_in_the_end_bins():
     edges = np.array([0.0, 1.0, 2.0, 3.0])
     x = np.array([-1e30, -5.0, 0.5, 2.5, 7.0, 1e30])
     np.testing.assert_array_equal(assign_bins(x, edges), [0, 0, 0, 2, 2, 2])
+
+
+def test_quantile_binning_cuts_at_the_levels_and_keeps_ties_whole():
+    from nhtad.stats.binning import halving_levels, quantile_binning
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=100_000)
+    binning = quantile_binning(x, [0.5, 0.9, 0.99])
+    np.testing.assert_array_equal(binning.counts, [50_000, 40_000, 9_000, 1_000])
+    np.testing.assert_array_equal(np.bincount(binning.index), binning.counts)
+    # A point mass holding 30% of the events straddles the 0.5 level: it lands whole in one bin.
+    tied = np.r_[x[:70_000], np.zeros(30_000)]
+    binning = quantile_binning(tied, [0.5, 0.9])
+    zero_bin = binning.index[tied == 0]
+    assert np.unique(zero_bin).size == 1
+    assert binning.counts.sum() == tied.size and (binning.counts > 0).all()
+    levels = halving_levels(50_000, 100)
+    np.testing.assert_allclose(levels, 1 - 0.5 ** np.arange(1, 9))
+    assert 100 <= 50_000 * (1 - levels[-1]) < 200
+    assert halving_levels(150, 100).size == 1  # at least two bins

@@ -206,14 +206,16 @@ def test_degree_rule_follows_the_curvature_and_reports_its_checks():
     rng = np.random.default_rng(11)
     flat = SmoothTrendIndependenceTest(rel_uncertainty=0.02, y_bins=REGION)
     s, y = background(rng, 100_000, 0.0)
-    assert flat.fit(s, y).degree_ == 0
+    assert flat.fit(s, y).degree_ <= 1
     s, y = background(rng, 100_000, 0.35, 0.8)
     curved = clone(flat).fit(s, y)
     assert curved.degree_ >= 2
     rows = curved.degree_selection_
     assert [r["degree"] for r in rows] == list(range(curved.degree_ + 1))
     assert not any(r["accepted"] for r in rows[:-1]) and rows[-1]["accepted"]
-    assert all(0 <= r["sideband_pvalue"] <= 1 for r in rows)
+    # Every rejected degree was rejected because one more degree fitted the sidebands better.
+    assert all(r["sideband_higher_degree_pvalue"] < 0.05 for r in rows[:-1])
+    assert rows[-1].get("sideband_higher_degree_pvalue", 1.0) >= 0.05
     assert curved.result_.details["degree"] == curved.degree_
 
 
@@ -226,12 +228,46 @@ def test_simulation_enters_the_degree_rule_and_reports_the_spurious_signal():
     test = SmoothTrendIndependenceTest(
         rel_uncertainty=0.02, y_bins=REGION, alternative="signal_region", min_degree=1
     ).fit(s, y, s_simulation=s_sim, y_simulation=y_sim)
+    # With a simulation, "auto" asks the simulation only: the sidebands may hold signal.
     row = test.degree_selection_[0]
-    assert {"sideband_pvalue", "simulation_pvalue", "simulation_signal_region_pvalue"} <= set(row)
+    assert set(row) == {
+        "degree",
+        "simulation_gof_pvalue",
+        "simulation_higher_degree_pvalue",
+        "simulation_signal_region_pvalue",
+        "accepted",
+    }
+    both = (
+        clone(test).set_params(degree_from="both").fit(s, y, s_simulation=s_sim, y_simulation=y_sim)
+    )
+    assert "sideband_higher_degree_pvalue" in both.degree_selection_[0]
     assert test.simulation_contingency_.sum() == s_sim.size
     spurious = test.spurious_signal_
     assert spurious["coefficients"].shape == (test.n_bins_[0],)
     assert abs(spurious["significance"]) < 4
+
+
+def test_halving_score_bins_resolve_a_signal_in_the_score_tail():
+    rng = np.random.default_rng(19)
+    s, y = background(rng, 100_000, 0.35)
+    s_sig, y_sig = resonance(rng, 300, s_value=s.max())
+    s, y = np.r_[s, s_sig], np.r_[y, y_sig]
+    common = {
+        "rel_uncertainty": 0.02,
+        "y_bins": REGION,
+        "degree": 1,
+        "alternative": "signal_region",
+    }
+    equal = SmoothTrendIndependenceTest(**common).fit(s, y)
+    halving = SmoothTrendIndependenceTest(s_quantiles="halving", **common).fit(s, y)
+    # Bins of 1/2, 1/4, ..., the top one holding 100-200 events.
+    counts = halving.contingency_.sum(axis=1)
+    assert 100 <= counts[-1] < 200 + s_sig.size
+    np.testing.assert_allclose(counts[:3] / s.size, [0.5, 0.25, 0.125], atol=2e-3)
+    assert halving.dof_ < equal.dof_
+    assert halving.significance_ > equal.significance_ + 2
+    explicit = SmoothTrendIndependenceTest(s_quantiles=[0.5, 0.9, 0.99], **common).fit(s, y)
+    assert explicit.n_bins_[0] == 4
 
 
 def test_no_acceptable_degree_warns_and_uses_the_largest():
@@ -296,6 +332,11 @@ def test_bootstrap_is_seeded_and_agrees_with_the_chi2_law():
         ({"min_degree": 3, "max_degree": 1}, "must not exceed"),
         ({"selection_alpha": 0.0}, "selection_alpha"),
         ({"method": "permutation"}, "method must be one of"),
+        ({"degree_from": "data"}, "degree_from must be one of"),
+        ({"degree_from": "sidebands", "y_bins": 10}, "needs the sidebands"),
+        ({"s_quantiles": [0.9, 0.5]}, "strictly increasing"),
+        ({"s_quantiles": [0.5, 1.0]}, "strictly increasing"),
+        ({"s_quantiles": "doubling"}, "'halving'"),
         ({"rel_uncertainty": 2.0}, "rel_uncertainty"),
     ],
 )
@@ -311,6 +352,10 @@ def test_bad_input_is_refused_with_a_fix():
     s, y = background(rng, 20_000)
     with pytest.raises(ValueError, match="degree='auto' chooses"):
         SmoothTrendIndependenceTest(rel_uncertainty=0.04).fit(s, y)
+    with pytest.raises(ValueError, match="needs the simulation"):
+        SmoothTrendIndependenceTest(
+            rel_uncertainty=0.04, y_bins=REGION, degree_from="simulation"
+        ).fit(s, y)
     with pytest.raises(ValueError, match="leaves no degrees of freedom"):
         SmoothTrendIndependenceTest(rel_uncertainty=0.2, y_bins=3, degree=2).fit(s, y)
     with pytest.raises(ValueError, match="both s_simulation and y_simulation"):

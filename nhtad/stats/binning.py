@@ -23,6 +23,8 @@ __all__ = [
     "Binning",
     "equal_count_binning",
     "equal_count_edges",
+    "quantile_binning",
+    "halving_levels",
     "assign_bins",
     "counts_in_bins",
 ]
@@ -71,7 +73,11 @@ def _merge_small_bins(counts: np.ndarray, cuts: np.ndarray, min_count: int):
 
 def _cut_positions(sorted_x: np.ndarray, n_bins: int) -> np.ndarray:
     n = sorted_x.size
-    targets = np.rint(np.arange(1, n_bins) * (n / n_bins)).astype(np.int64)
+    return _cuts_at(sorted_x, np.rint(np.arange(1, n_bins) * (n / n_bins)).astype(np.int64))
+
+
+def _cuts_at(sorted_x: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    n = sorted_x.size
     targets = targets[(targets > 0) & (targets < n)]
     values = sorted_x[targets]
     # A cut may only fall between distinct values: move each target to the nearer end of the
@@ -126,6 +132,44 @@ def equal_count_binning(x, min_count: int, *, n_bins: int | None = None) -> Binn
     counts, cuts = _merge_small_bins(counts, cuts, min_count)
     edges = _edges_from_cuts(sorted_x, cuts)
     return Binning(edges=edges, index=assign_bins(x, edges), counts=counts)
+
+
+def quantile_binning(x, levels) -> Binning:
+    """Bins of ``x`` cut at its empirical quantiles ``levels`` (cumulative fractions).
+
+    Cuts fall only between distinct values (a tied block lands whole in one bin, on the side
+    nearer its target), so levels closer together than a point mass merge into one cut.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_events,)
+        Finite values (validated by the caller).
+    levels : array-like of float
+        Strictly increasing cumulative fractions in (0, 1), e.g. ``(0.5, 0.9, 0.99)`` for bins
+        holding 50%, 40%, 9% and 1% of the events.
+
+    Returns
+    -------
+    Binning
+    """
+    x = np.asarray(x, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    sorted_x = np.sort(x)
+    cuts = _cuts_at(sorted_x, np.rint(levels * x.size).astype(np.int64))
+    counts = np.diff(np.concatenate(([0], cuts, [x.size])))
+    edges = _edges_from_cuts(sorted_x, cuts)
+    return Binning(edges=edges, index=assign_bins(x, edges), counts=counts)
+
+
+def halving_levels(n_events: int, min_top: int) -> np.ndarray:
+    """Cumulative levels ``1 - 2**-k``, k = 1, 2, ..., while the top bin keeps ``min_top`` events.
+
+    Bins of 1/2, 1/4, 1/8, ... of the events, the last holding at least ``min_top``: a ladder
+    that resolves the upper tail of a score, where a signal-like minority sits, with a number of
+    bins that grows only like ``log2(n_events / min_top)``.
+    """
+    depth = int(np.floor(np.log2(max(n_events, 1) / max(min_top, 1))))
+    return 1.0 - 0.5 ** np.arange(1, max(depth, 1) + 1)
 
 
 def equal_count_edges(x, min_count: int, *, n_bins: int | None = None) -> np.ndarray:

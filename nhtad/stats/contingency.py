@@ -16,9 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..utils.validation import check_not_constant, check_positive_int
-from .binning import Binning, counts_in_bins, equal_count_binning
+from .binning import (
+    Binning,
+    counts_in_bins,
+    equal_count_binning,
+    halving_levels,
+    quantile_binning,
+)
 
-__all__ = ["ScoreMassTable", "bin_scores", "bin_resonant", "score_mass_table", "is_region"]
+__all__ = [
+    "ScoreMassTable",
+    "bin_scores",
+    "bin_resonant",
+    "score_mass_table",
+    "is_region",
+    "check_quantile_levels",
+]
 
 
 def is_region(spec) -> bool:
@@ -179,7 +192,46 @@ def bin_resonant(y, spec, min_count: int, rel_uncertainty: float):
     return index, edges, counts
 
 
-def score_mass_table(s, y, *, min_count: int, rel_uncertainty: float, y_bins=None):
+#: Fewest events in the top score bin of the ``s_quantiles="halving"`` ladder (it holds 100-200):
+#: the signal-region term of that bin then rests on ~40-80 events, enough for the chi^2 law of
+#: its likelihood ratio (measured in docs/study_honest_null.md), and a signal that a classifier
+#: concentrates in the top per cent of its score keeps a bin of its own.
+HALVING_MIN_TOP = 100
+
+
+def check_quantile_levels(levels, name="s_quantiles") -> np.ndarray | str:
+    """Validate cumulative levels for :func:`~nhtad.stats.binning.quantile_binning`.
+
+    ``"halving"`` is accepted as is (see :func:`~nhtad.stats.binning.halving_levels`).
+    """
+    if isinstance(levels, str):
+        if levels != "halving":
+            raise ValueError(
+                f"{name} must be 'halving' or strictly increasing fractions in (0, 1); got "
+                f"{levels!r}."
+            )
+        return levels
+    try:
+        arr = np.asarray(levels, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.array([np.nan])
+    if (
+        arr.ndim != 1
+        or arr.size == 0
+        or not np.isfinite(arr).all()
+        or not ((arr > 0) & (arr < 1)).all()
+        or not (np.diff(arr) > 0).all()
+    ):
+        raise ValueError(
+            f"{name} must be strictly increasing cumulative fractions in (0, 1), e.g. "
+            f"(0.5, 0.9, 0.99); got {levels!r}."
+        )
+    return arr
+
+
+def score_mass_table(
+    s, y, *, min_count: int, rel_uncertainty: float, y_bins=None, s_quantiles=None
+):
     """Bin validated ``(s, y)`` and count the events per cell.
 
     Parameters
@@ -193,12 +245,28 @@ def score_mass_table(s, y, *, min_count: int, rel_uncertainty: float, y_bins=Non
         The target ``min_count`` came from, named in error messages.
     y_bins : None, int, array-like or SignalRegion
         See :func:`bin_resonant`.
+    s_quantiles : array-like of float or "halving", optional
+        Cut the scores at these quantiles of ``s`` instead of into equal-count bins of
+        ``min_count`` (see :func:`~nhtad.stats.binning.quantile_binning`); ``"halving"``: bins of
+        1/2, 1/4, 1/8, ... of the events down to a top bin of :data:`HALVING_MIN_TOP` events.
 
     Returns
     -------
     ScoreMassTable
     """
-    s_binning = bin_scores(s, min_count, rel_uncertainty)
+    if s_quantiles is None:
+        s_binning = bin_scores(s, min_count, rel_uncertainty)
+    else:
+        levels = check_quantile_levels(s_quantiles)
+        if isinstance(levels, str):
+            levels = halving_levels(s.size, HALVING_MIN_TOP)
+        check_not_constant(s, "s", "a constant score carries no information.")
+        s_binning = quantile_binning(s, levels)
+        if s_binning.n_bins < 2:
+            raise ValueError(
+                "s cannot be cut at the given quantiles: nearly all scores share one value. "
+                "Check the score for saturation."
+            )
     y_index, y_edges, y_counts = bin_resonant(y, y_bins, min_count, rel_uncertainty)
     d_s, d_y = s_binning.n_bins, y_edges.size - 1
     cells = s_binning.index.astype(np.int64) * d_y + y_index

@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 _METHODS = ("asymptotic", "bootstrap")
 _ALTERNATIVES = ("any", "signal_region")
+_DEGREE_FROM = ("auto", "simulation", "sidebands", "both")
 _MAX_ITER = 100
 
 
@@ -237,6 +238,42 @@ def _fit_trend_model(table, design, max_iter):
     )
 
 
+def _signal_free_check(table, u, degree, in_sr=None, *, higher=True):
+    """The degree-K trend model on a signal-free table: is a higher degree or an SR term needed?
+
+    Returns the p-values of the likelihood ratios for one more degree (``K -> K+1``, chi^2 with
+    ``d_s - 1`` dof, the Fisher-test practice of choosing a dijet function's number of
+    parameters) and, with ``in_sr``, for the signal-region term (the spurious signal), and the
+    goodness of fit of the degree-K model as a diagnostic. Score bins that the table leaves
+    empty (a simulation that never reaches the data's top score bin) carry no information on
+    the trend and are left out. Returns None when too few bins remain for a test.
+    """
+    rows = np.flatnonzero(table.sum(axis=1) > 0)
+    sub = table[rows]
+    d_s, d_y = sub.shape
+    if d_s < 2 or d_y - 1 - degree < 1:
+        return None
+    fit = fit_trend_model(sub, trend_design(u, degree))
+    out = {
+        "gof_pvalue": float(np.exp(chi2_log_sf(fit.g2, (d_s - 1) * (d_y - 1 - degree)))),
+        "rows": rows,
+    }
+    if higher and d_y - 2 - degree >= 1:
+        up = fit_trend_model(sub, trend_design(u, degree + 1))
+        out["higher_degree_pvalue"] = float(np.exp(chi2_log_sf(max(fit.g2 - up.g2, 0.0), d_s - 1)))
+    if in_sr is not None and in_sr.any() and (~in_sr).sum() > degree + 1:
+        sr_fit = fit_trend_model(sub, trend_design(u, degree, in_sr))
+        lr = max(fit.g2 - sr_fit.g2, 0.0)
+        sr_log_p = chi2_log_sf(lr, d_s - 1)
+        out.update(
+            signal_region_pvalue=float(np.exp(sr_log_p)),
+            signal_region_log_pvalue=sr_log_p,
+            signal_region_statistic=lr,
+            signal_region_fit=sr_fit,
+        )
+    return out
+
+
 def _check_degree(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
@@ -287,13 +324,32 @@ class SmoothTrendIndependenceTest(BaseTest):
         :class:`~nhtad.datasets.SignalRegion` puts the region boundaries on bin edges and is
         required by ``alternative="signal_region"`` and by ``degree="auto"`` without a
         simulation.
+    s_quantiles : array-like of float or "halving", default=None
+        Cut the score at these quantiles of the data's scores (strictly increasing fractions
+        in (0, 1)) instead of into equal-count bins under ``rel_uncertainty``. ``"halving"``:
+        bins of 1/2, 1/4, 1/8, ... of the events down to a top bin of 100-200 events. A ladder
+        that narrows towards high scores keeps a signal that sits in the score's tail (a
+        classifier trained to find the signal region puts it there) in bins of its own, at a
+        number of degrees of freedom that grows only like the logarithm of the sample size.
     degree : int or "auto", default="auto"
         Polynomial degree K of the trend. ``"auto"``: the smallest degree in
-        ``[min_degree, max_degree]`` whose model the signal-free tables accept at level
-        ``selection_alpha``: the data's sideband columns (when ``y_bins`` is a SignalRegion)
-        and, when ``fit`` is given a simulation, the simulation's whole table (its goodness
-        of fit and, for ``alternative="signal_region"``, its signal-region term). If no degree
-        is accepted, ``max_degree`` is used and a warning says so.
+        ``[min_degree, max_degree]`` that the signal-free tables named by ``degree_from``
+        accept at level ``selection_alpha``: neither one more degree (the likelihood ratio
+        ``K -> K+1``, the Fisher-test rule of dijet fits) nor, for ``"signal_region"``, a
+        signal-region term in the simulation (a spurious signal) improves their fit
+        significantly. ``max_degree`` is accepted unless the simulation shows a spurious
+        signal even there, which a warning reports. The goodness of fit of each degree is
+        reported in ``degree_selection_`` but does not decide.
+    degree_from : {"auto", "simulation", "sidebands", "both"}, default="auto"
+        Which tables choose the degree. ``"simulation"``: the simulation's whole table passed
+        through the same score (its goodness of fit and, for ``alternative="signal_region"``,
+        its signal-region term, the spurious signal). ``"sidebands"``: the data's sideband
+        columns (``y_bins`` a SignalRegion). ``"both"``: both must accept. ``"auto"``: the
+        simulation when ``fit`` is given one, else the sidebands. The sidebands are signal-free
+        only if the resonance is narrow: a signal's tails in the sidebands raise the degree
+        there, and a degree-2 trend over a window twice the signal region's width absorbs a
+        central resonance, so a signal can hide itself; the simulation cannot. It must only
+        follow the *kind* of m_jj dependence the data have (linear, curved), not its size.
     alternative : {"any", "signal_region"}, default="any"
         ``"any"``: the G^2 goodness of fit of the trend model, chi^2 with
         ``(d_s - 1)(d_y - 1 - K)`` dof. ``"signal_region"``: the likelihood ratio for one extra
@@ -324,8 +380,10 @@ class SmoothTrendIndependenceTest(BaseTest):
     degree_ : int
         The degree used.
     degree_selection_ : list of dict
-        For ``degree="auto"``: per degree tried, the p-values of the selection checks and
-        whether it was accepted.
+        For ``degree="auto"``: per degree tried, the p-values of the checks on each
+        signal-free table (``<table>_higher_degree_pvalue``,
+        ``<table>_signal_region_pvalue``, ``<table>_gof_pvalue`` with ``<table>`` "sideband"
+        or "simulation") and whether it was accepted.
     dof_ : int
     n_bins_ : tuple of int
         ``(d_s, d_y)``.
@@ -369,7 +427,9 @@ class SmoothTrendIndependenceTest(BaseTest):
         self,
         rel_uncertainty=0.01,
         y_bins=None,
+        s_quantiles=None,
         degree="auto",
+        degree_from="auto",
         alternative="any",
         min_degree=0,
         max_degree=3,
@@ -382,7 +442,9 @@ class SmoothTrendIndependenceTest(BaseTest):
     ):
         self.rel_uncertainty = rel_uncertainty
         self.y_bins = y_bins
+        self.s_quantiles = s_quantiles
         self.degree = degree
+        self.degree_from = degree_from
         self.alternative = alternative
         self.min_degree = min_degree
         self.max_degree = max_degree
@@ -418,6 +480,15 @@ class SmoothTrendIndependenceTest(BaseTest):
             if low > high:
                 raise ValueError(f"min_degree ({low}) must not exceed max_degree ({high}).")
             check_open_unit_interval(self.selection_alpha, "selection_alpha")
+            if self.degree_from not in _DEGREE_FROM:
+                raise ValueError(
+                    f"degree_from must be one of {_DEGREE_FROM}; got {self.degree_from!r}."
+                )
+            if self.degree_from in ("sidebands", "both") and region is None:
+                raise ValueError(
+                    f"degree_from={self.degree_from!r} needs the sidebands: pass "
+                    "y_bins=SignalRegion(...)."
+                )
         else:
             _check_degree(self.degree, "degree")
         return rel, region
@@ -450,15 +521,17 @@ class SmoothTrendIndependenceTest(BaseTest):
             simulation = check_paired_vectors(
                 s_simulation, y_simulation, s_name="s_simulation", y_name="y_simulation"
             )
-        if self.degree == "auto" and region is None and simulation is None:
-            raise ValueError(
-                "degree='auto' chooses the degree from signal-free tables: pass y_bins="
-                "SignalRegion(...) (its sidebands) and/or fit(..., s_simulation=, y_simulation=), "
-                "or give an integer degree."
-            )
+        sources = ()
+        if self.degree == "auto":
+            sources = self._degree_sources(region is not None, simulation is not None)
 
         binned = score_mass_table(
-            s, y, min_count=min_count_for(rel), rel_uncertainty=rel, y_bins=self.y_bins
+            s,
+            y,
+            min_count=min_count_for(rel),
+            rel_uncertainty=rel,
+            y_bins=self.y_bins,
+            s_quantiles=self.s_quantiles,
         )
         table = binned.table
         d_s, d_y = table.shape
@@ -476,7 +549,15 @@ class SmoothTrendIndependenceTest(BaseTest):
 
         selection = []
         if self.degree == "auto":
-            degree = self._select_degree(table, u, in_sr, sim_table, sim_u, selection)
+            degree = self._select_degree(
+                table,
+                u,
+                in_sr if "sidebands" in sources else None,
+                sim_table if "simulation" in sources else None,
+                sim_u,
+                in_sr,
+                selection,
+            )
         else:
             degree = int(self.degree)
         if d_y - 1 - degree < 1:
@@ -515,9 +596,7 @@ class SmoothTrendIndependenceTest(BaseTest):
 
         spurious = None
         if sim_table is not None and sr_design is not None:
-            spurious = self._spurious_signal(
-                sim_table, trend_design(sim_u, degree), trend_design(sim_u, degree, in_sr)
-            )
+            spurious = self._spurious_signal(sim_table, sim_u, degree, in_sr)
 
         self.degree_ = degree
         self.degree_selection_ = selection
@@ -590,65 +669,97 @@ class SmoothTrendIndependenceTest(BaseTest):
         cells = s_index.astype(np.int64) * d_y + y_index
         table = np.bincount(cells, minlength=d_s * d_y).reshape(d_s, d_y)
         y_counts = np.bincount(y_index, minlength=d_y)
-        empty_rows = np.flatnonzero(table.sum(axis=1) == 0)
-        empty_cols = np.flatnonzero(table.sum(axis=0) == 0)
-        if empty_rows.size or empty_cols.size:
+        empty_cols = np.flatnonzero(y_counts == 0)
+        if empty_cols.size:
             raise ValueError(
-                f"the simulation leaves {empty_rows.size} score bins and {empty_cols.size} y bins "
-                "of the data's binning empty: give a larger simulated sample or coarser bins."
+                f"the simulation leaves {empty_cols.size} of the data's y bins empty: give a "
+                "larger simulated sample or coarser bins."
             )
         # The simulation's own mean m_jj per bin: its spectrum may differ from the data's.
         y_means = np.bincount(y_index, weights=y_sim, minlength=d_y) / y_counts
         return table, y_means
 
-    def _select_degree(self, table, u, in_sr, sim_table, sim_u, selection):
+    def _degree_sources(self, have_region, have_simulation):
+        wanted = self.degree_from
+        if wanted == "auto":
+            wanted = "simulation" if have_simulation else "sidebands"
+        sources = ("sidebands", "simulation") if wanted == "both" else (wanted,)
+        if "simulation" in sources and not have_simulation:
+            raise ValueError(
+                f"degree='auto' with degree_from={self.degree_from!r} needs the simulation: "
+                "pass fit(..., s_simulation=, y_simulation=), or give an integer degree."
+            )
+        if "sidebands" in sources and not have_region:
+            raise ValueError(
+                "degree='auto' chooses the degree from signal-free tables: pass y_bins="
+                "SignalRegion(...) (its sidebands) and/or fit(..., s_simulation=, y_simulation=), "
+                "or give an integer degree."
+            )
+        return sources
+
+    def _select_degree(self, table, u, sideband_sr, sim_table, sim_u, in_sr, selection):
         alpha = float(self.selection_alpha)
-        for degree in range(int(self.min_degree), int(self.max_degree) + 1):
+        top = int(self.max_degree)
+        sr_for_sim = in_sr if self.alternative == "signal_region" else None
+        for degree in range(int(self.min_degree), top + 1):
             row = {"degree": degree}
-            checks = []
-            if in_sr is not None:
-                side = ~in_sr
-                if side.sum() - 1 - degree >= 1:
-                    fit = fit_trend_model(table[:, side], trend_design(u[side], degree))
-                    dof = (table.shape[0] - 1) * (int(side.sum()) - 1 - degree)
-                    row["sideband_pvalue"] = float(np.exp(chi2_log_sf(fit.g2, dof)))
-                    checks.append(row["sideband_pvalue"])
-            if sim_table is not None and table.shape[1] - 1 - degree >= 1:
-                fit = fit_trend_model(sim_table, trend_design(sim_u, degree))
-                dof = (table.shape[0] - 1) * (table.shape[1] - 1 - degree)
-                row["simulation_pvalue"] = float(np.exp(chi2_log_sf(fit.g2, dof)))
-                checks.append(row["simulation_pvalue"])
-                if self.alternative == "signal_region":
-                    sr_fit = fit_trend_model(sim_table, trend_design(sim_u, degree, in_sr))
-                    lr = max(fit.g2 - sr_fit.g2, 0.0)
-                    row["simulation_signal_region_pvalue"] = float(
-                        np.exp(chi2_log_sf(lr, table.shape[0] - 1))
+            sources = []
+            if sideband_sr is not None:
+                side = ~sideband_sr
+                sources.append(
+                    (
+                        "sideband",
+                        _signal_free_check(table[:, side], u[side], degree, higher=degree < top),
                     )
-                    checks.append(row["simulation_signal_region_pvalue"])
-            row["accepted"] = bool(checks) and min(checks) >= alpha
+                )
+            if sim_table is not None:
+                sources.append(
+                    (
+                        "simulation",
+                        _signal_free_check(
+                            sim_table, sim_u, degree, sr_for_sim, higher=degree < top
+                        ),
+                    )
+                )
+            deciding = []
+            for name, checked in sources:
+                if checked is None:
+                    continue
+                row[f"{name}_gof_pvalue"] = checked["gof_pvalue"]
+                for key in ("higher_degree_pvalue", "signal_region_pvalue"):
+                    if key in checked:
+                        row[f"{name}_{key}"] = checked[key]
+                        deciding.append(checked[key])
+            # A degree stands when neither one more degree nor a signal-region term improves the
+            # signal-free fits significantly; the global goodness of fit is reported only, as
+            # its failures (noise, a binning effect) do not depend on the degree.
+            row["accepted"] = min(deciding, default=1.0) >= alpha
             selection.append(row)
             if row["accepted"]:
                 return degree
-        degree = int(self.max_degree)
         warnings.warn(
-            f"no trend degree in [{self.min_degree}, {self.max_degree}] describes the signal-free "
-            f"tables at level {alpha:g} ({selection}); using degree {degree}. The background's "
-            "m_jj dependence may lie outside the model: narrow the window, or check the score "
-            "and the simulation.",
+            f"no trend degree in [{self.min_degree}, {top}] describes the signal-free tables at "
+            f"level {alpha:g}: the simulation shows a signal-region term (a spurious signal) "
+            f"even at degree {top} ({selection[-1]}). The background's m_jj dependence may lie "
+            "outside the model: narrow the window, or check the score and the simulation.",
             UserWarning,
             stacklevel=3,
         )
-        return degree
+        return top
 
     @staticmethod
-    def _spurious_signal(sim_table, design, sr_design):
-        fit = fit_trend_model(sim_table, design)
-        sr_fit = fit_trend_model(sim_table, sr_design)
-        lr = max(fit.g2 - sr_fit.g2, 0.0)
-        errors = np.sqrt(np.diagonal(sr_fit.covariance[:, -1, :, -1]))
+    def _spurious_signal(sim_table, sim_u, degree, in_sr):
+        checked = _signal_free_check(sim_table, sim_u, degree, in_sr)
+        if checked is None or "signal_region_fit" not in checked:
+            return None
+        fit, rows = checked["signal_region_fit"], checked["rows"]
+        coefficients = np.full(sim_table.shape[0], np.nan)
+        errors = np.full(sim_table.shape[0], np.nan)
+        coefficients[rows] = fit.coefficients[:, -1]
+        errors[rows] = np.concatenate(([0.0], np.sqrt(np.diagonal(fit.covariance[:, -1, :, -1]))))
         return {
-            "coefficients": sr_fit.coefficients[:, -1],
-            "errors": np.concatenate(([0.0], errors)),
-            "statistic": lr,
-            "significance": log_pvalue_to_significance(chi2_log_sf(lr, sim_table.shape[0] - 1)),
+            "coefficients": coefficients,
+            "errors": errors,
+            "statistic": checked["signal_region_statistic"],
+            "significance": log_pvalue_to_significance(checked["signal_region_log_pvalue"]),
         }
