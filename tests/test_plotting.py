@@ -450,3 +450,28 @@ def test_plots_leave_pyplot_alone(lhco):
     assert plt.get_fignums() == before
     assert isinstance(ax.figure, Figure)
     assert not matplotlib.rcParams["text.usetex"]
+
+
+def test_smooth_trend_plot_draws_data_and_trend_per_score_bin():
+    from nhtad.plotting import plot_smooth_trend
+    from nhtad.stats import SmoothTrendIndependenceTest
+
+    rng = np.random.default_rng(0)
+    y = rng.uniform(3100, 3900, 60_000)
+    s = rng.normal(size=y.size) + 1e-3 * (y - 3500)
+    test = SmoothTrendIndependenceTest(
+        rel_uncertainty=0.03, y_bins=SignalRegion(), degree=1, alternative="signal_region"
+    ).fit(s, y)
+    ax = plot_smooth_trend(test, score_bins=[0, test.n_bins_[0] - 1])
+    assert isinstance(ax, Axes)
+    assert ax.get_xlabel().startswith("$m_{jj}$")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "signal region" in labels and sum("trend (degree 1)" in t for t in labels) == 2
+    # The data points are the observed shares of the score bin in every m_jj bin.
+    shares = test.contingency_[0] / test.contingency_.sum(axis=0)
+    drawn = ax.containers[0].lines[0].get_ydata()
+    np.testing.assert_allclose(drawn, shares)
+    with pytest.raises(ValueError, match="score_bins"):
+        plot_smooth_trend(test, score_bins=[99])
+    with pytest.raises(ValueError, match="fitted SmoothTrendIndependenceTest"):
+        plot_smooth_trend(SmoothTrendIndependenceTest())
