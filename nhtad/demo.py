@@ -1,138 +1,166 @@
-"""The quick-start demonstration: generated dijet events, a simple score, the MI test.
+"""The quick-start demonstration: a trained SA-CWoLa score and an honest p-value, in a minute.
 
-It shows the whole user path of nhtad on the embedded generator in a few seconds, and the
-reason the package exists: a score built from jet-substructure alone (tau21) is independent of
-m_jj for the background, so the test is null-compatible without signal and fires with it; a
-score built on the heavier jet's mass, which rises with m_jj in QCD, "discovers" a signal in
-pure background. That is what plain CWoLa learns and SA-CWoLa removes.
+It walks the whole user path of nhtad on the embedded generator and shows the reason the
+package exists. An SA-CWoLa classifier is trained out-of-fold on data and simulation
+(:class:`~nhtad.SACWoLaTest`) for a background whose jet masses rise steeply with m_jj, once
+without signal and once with S/B = 1% in the window. The trained score depends on m_jj through
+its features even without signal, so the plain asymptotic MI test (the method's original
+p-value) can report a discovery in pure background; the default smooth-trend null does not, and
+finds the injected signal.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
+import warnings
 from dataclasses import dataclass
 
-from .datasets import SignalRegion, make_lhco_like
-from .stats import MutualInformationIndependenceTest
+import numpy as np
 
-__all__ = ["DEMO_SCORES", "DemoRow", "run_demo", "format_demo_table"]
+from .datasets import SignalRegion, make_lhco_like, sacwola_features
+
+__all__ = ["DemoRow", "run_demo", "format_demo_table", "demo_summary"]
 
 logger = logging.getLogger(__name__)
 
 
-def _two_prong_score(events):
-    # Low tau21 means two-prong jets; the sum ranks events by how signal-like both jets are.
-    return -(events["tau21_1"] + events["tau21_2"])
-
-
-def _heavy_jet_mass_score(events):
-    return events["mj1"]
-
-
-#: Scores the demo tests: name -> (function of the event table, what the result should show).
-DEMO_SCORES = {
-    "two-prong (-tau21_1 - tau21_2)": _two_prong_score,
-    "heavier-jet mass (mj1)": _heavy_jet_mass_score,
-}
-
-
 @dataclass(frozen=True)
 class DemoRow:
-    """One line of the demo: a score tested at one S/B."""
+    """One line of the demo: the SA-CWoLa chain at one S/B."""
 
-    score: str
     signal_to_background: float
-    n_background: int
+    n_data: int
     n_signal: int
     z0: float
-    mutual_information: float
-    pvalue: float
-    significance: float
-    n_bins: tuple
+    z_plain_mi: float
+    z_default: float
+    pvalue_default: float
+    degree: int
+    seconds: float
+
+
+def _window(sample, region):
+    return sample.events[region.in_window(sample.events["mjj"])], sample.truth
 
 
 def run_demo(
-    n_background=1_000_000,
-    signal_to_background=(0.0, 0.005, 0.01),
+    n_background=800_000,
+    signal_to_background=(0.0, 0.01),
     *,
-    rel_uncertainty=0.01,
-    random_state=0,
+    mass_mjj_slope=0.9,
+    cv=3,
+    random_state=1,
+    classifier=None,
 ):
-    """Generate LHCO-like events and run the MI independence test on two simple scores.
+    """Train SA-CWoLa out-of-fold and test with the plain MI null and the default null.
 
     Parameters
     ----------
-    n_background : int, default=1_000_000
-        Generated background events (about a quarter fall in the 3.1-3.9 TeV window).
-    signal_to_background : sequence of float, default=(0.0, 0.005, 0.01)
-        Injected S/B values, counted in the window. The same background is used for all.
-    rel_uncertainty : float, default=0.01
-        Binning target of the MI test.
-    random_state : int, default=0
+    n_background : int, default=800_000
+        Generated background events of data and of simulation each (about a quarter fall in
+        the 3.1-3.9 TeV window).
+    signal_to_background : sequence of float, default=(0.0, 0.01)
+        Injected S/B values, counted in the window. The same background for all.
+    mass_mjj_slope : float, default=0.9
+        How steeply the background's jet masses rise with m_jj (the generator's default is
+        0.3): the correlation that a trained score inherits.
+    cv : int, default=3
+        Folds of the out-of-fold training.
+    random_state : int, default=1
+    classifier : classifier, optional
+        The score's classifier; default ``SACWoLaClassifier()`` (lam = 1).
 
     Returns
     -------
     list of DemoRow
     """
+    from .sacwola_test import SACWoLaTest
+
     region = SignalRegion()
     rows = []
+    simulation = make_lhco_like(
+        n_background,
+        simulation=True,
+        mass_mjj_slope=mass_mjj_slope,
+        random_state=np.random.SeedSequence([random_state, 1]),
+    )
+    sim_events, _ = _window(simulation, region)
     for sb in signal_to_background:
-        sample = make_lhco_like(n_background, sb, region=region, random_state=random_state)
-        window = region.in_window(sample.events["mjj"])
-        events = sample.events[window]
-        n_sig = int(sample.truth[window].sum())
-        n_bkg = int(window.sum()) - n_sig
-        for name, score in DEMO_SCORES.items():
-            test = MutualInformationIndependenceTest(rel_uncertainty, y_bins=region)
-            result = test.test(score(events), events["mjj"])
-            logger.info("S/B=%g, %s: %r", sb, name, result)
-            rows.append(
-                DemoRow(
-                    score=name,
-                    signal_to_background=float(sb),
-                    n_background=n_bkg,
-                    n_signal=n_sig,
-                    z0=n_sig / math.sqrt(n_bkg),
-                    mutual_information=result.statistic,
-                    pvalue=result.pvalue,
-                    significance=result.significance,
-                    n_bins=test.n_bins_,
-                )
+        start = time.perf_counter()
+        sample = make_lhco_like(
+            n_background,
+            sb,
+            mass_mjj_slope=mass_mjj_slope,
+            random_state=np.random.SeedSequence([random_state, 0]),
+        )
+        events = sample.events[region.in_window(sample.events["mjj"])]
+        truth = sample.truth[region.in_window(sample.events["mjj"])]
+        X = np.vstack([sacwola_features(events), sacwola_features(sim_events)])
+        mjj = np.r_[events["mjj"], sim_events["mjj"]]
+        is_sim = np.r_[np.zeros(len(events), bool), np.ones(len(sim_events), bool)]
+        chain = SACWoLaTest(classifier=classifier, cv=cv, random_state=random_state)
+        with warnings.catch_warnings():
+            # The demo reports the dependence itself; the chain's warning says the same.
+            warnings.filterwarnings("ignore", message="the score depends on m_jj")
+            chain.fit(X, mjj, is_simulation=is_sim)
+        n_sig = int(truth.sum())
+        plain = chain.result_.details["mi_asymptotic"]
+        rows.append(
+            DemoRow(
+                signal_to_background=float(sb),
+                n_data=int(len(events)),
+                n_signal=n_sig,
+                z0=n_sig / math.sqrt(len(events) - n_sig),
+                z_plain_mi=float("nan") if plain is None else plain["significance"],
+                z_default=chain.significance_,
+                pvalue_default=chain.pvalue_,
+                degree=int(chain.test_.degree_),
+                seconds=time.perf_counter() - start,
             )
+        )
+        logger.info("S/B=%g: %r", sb, rows[-1])
     return rows
 
 
 def format_demo_table(rows) -> str:
     """Markdown table of :func:`run_demo` rows."""
     lines = [
-        "| score | S/B | S | B | S/sqrt(B) | MI (nats) | (d_s, d_y) | p-value | Z |",
+        "| S/B | data events | signal | S/sqrt(B) | Z, plain MI (chi^2) | Z, default null | "
+        "p, default null | trend degree | time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.score} | {r.signal_to_background:g} | {r.n_signal} | {r.n_background} | "
-            f"{r.z0:.2f} | {r.mutual_information:.3e} | {r.n_bins} | {r.pvalue:.3g} | "
-            f"{r.significance:.2f} |"
+            f"| {r.signal_to_background:g} | {r.n_data} | {r.n_signal} | {r.z0:.2f} | "
+            f"{r.z_plain_mi:.2f} | {r.z_default:.2f} | {r.pvalue_default:.3g} | {r.degree} | "
+            f"{r.seconds:.0f} s |"
         )
     return "\n".join(lines)
 
 
 def demo_summary(rows) -> str:
-    """Plain-language reading of the demo table."""
+    """Plain-language reading of the demo table, and what to do next."""
     msgs = []
     for r in rows:
         if r.signal_to_background == 0:
-            verdict = "compatible with background only" if r.significance < 3 else "a FAKE signal"
-            msgs.append(f"S/B = 0, {r.score}: Z = {r.significance:.2f}, {verdict}.")
-    for r in rows:
-        if r.signal_to_background > 0 and r.score == next(iter(DEMO_SCORES)):
+            plain = "a FAKE discovery" if r.z_plain_mi >= 3 else "no discovery"
+            default = "a FAKE discovery" if r.z_default >= 3 else "compatible with background"
             msgs.append(
-                f"S/B = {r.signal_to_background:g}, {r.score}: Z = {r.significance:.2f} "
-                f"(S/sqrt(B) = {r.z0:.2f})."
+                f"S/B = 0: the plain MI test gives Z = {r.z_plain_mi:.2f} ({plain}); the default "
+                f"null gives Z = {r.z_default:.2f} ({default})."
             )
-    msgs.append(
-        "A score correlated with m_jj in the background fakes a discovery at S/B = 0; SA-CWoLa "
-        "training removes that correlation before the test."
-    )
+        else:
+            msgs.append(
+                f"S/B = {r.signal_to_background:g}: the default null finds Z = {r.z_default:.2f} "
+                f"(S/sqrt(B) = {r.z0:.2f}; the plain MI test: {r.z_plain_mi:.2f})."
+            )
+    msgs += [
+        "The trained score depends on m_jj through its features even without signal, so the "
+        "plain chi^2 law of the MI test does not hold; the default null lets the score drift "
+        "smoothly with m_jj and counts only a change confined to the signal region.",
+        "Next: docs/study_honest_null.md (false-positive rates over 100 realisations per "
+        "background case), `nhtad.SACWoLaTest` on your own events, and docs/statistics.md.",
+    ]
     return "\n".join(msgs)

@@ -1,27 +1,47 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from nhtad.cli import main
-from nhtad.demo import format_demo_table, run_demo
+from nhtad.demo import demo_summary, format_demo_table, run_demo
 
 
-def test_demo_prints_p_values_and_z_at_zero_and_injected_signal(capsys):
-    assert main(["demo", "--n-background", "300000", "--rel-uncertainty", "0.02"]) == 0
+def test_demo_prints_both_nulls_at_zero_and_injected_signal(capsys):
+    argv = ["demo", "--n-background", "60000", "--cv", "2", "--max-epochs", "1"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "| score | S/B |" in out
-    for sb in ("| 0 |", "| 0.005 |", "| 0.01 |"):
+    assert "| S/B |" in out and "Z, plain MI" in out and "Z, default null" in out
+    for sb in ("| 0 |", "| 0.01 |"):
         assert sb in out
-    assert "p-value" in out and "Z" in out
+    assert "Next:" in out
 
 
-def test_run_demo_shows_the_fake_signal_of_a_correlated_score():
-    rows = run_demo(1_000_000, (0.0,), random_state=0)
-    by_score = {r.score.split()[0]: r for r in rows}
-    assert by_score["two-prong"].significance < 3
-    assert by_score["heavier-jet"].significance > 3
-    assert "heavier-jet mass" in format_demo_table(rows)
+class _MassScore(ClassifierMixin, BaseEstimator):
+    """A 'trained' score that is the lighter jet's mass: as m_jj-dependent as scores get."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y, is_simulation=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        s = 1 / (1 + np.exp(-0.03 * (np.asarray(X)[:, 1] - 60.0)))
+        return np.column_stack([1 - s, s])
+
+
+def test_run_demo_reads_a_fake_from_the_plain_null_and_not_from_the_default():
+    rows = run_demo(800_000, (0.0,), cv=2, classifier=_MassScore())
+    (row,) = rows
+    assert row.z_plain_mi > 5  # the plain chi^2 law: a fake discovery ...
+    assert row.z_default < 3  # ... that the default null does not make
+    summary = demo_summary(rows)
+    assert "FAKE" in summary and "compatible with background" in summary
+    assert "| 0 |" in format_demo_table(rows)
 
 
 def test_help_and_no_command(capsys):
@@ -36,9 +56,9 @@ def test_help_and_no_command(capsys):
 
 
 def test_bad_input_is_one_line_and_nonzero(capsys):
-    assert main(["demo", "--n-background", "1000", "--rel-uncertainty", "2"]) == 1
+    assert main(["demo", "--n-background", "100000", "--cv", "1"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "rel_uncertainty" in err and "Traceback" not in err
+    assert err.count("\n") == 0 and "cv" in err and "Traceback" not in err
 
 
 def test_console_script_is_installed():
