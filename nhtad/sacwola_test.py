@@ -307,6 +307,12 @@ class SACWoLaTest(BaseTest):
                 messages.append(
                     f"the asymptotic MI test on the simulation's scores gives Z = {z:.1f}"
                 )
+        trend = getattr(test, "trend_significance_", 0.0)
+        if trend > limit:
+            messages.append(
+                f"the data's score follows m_jj with a fitted trend of degree {test.degree_} at "
+                f"Z = {trend:.1f}"
+            )
         spurious = getattr(test, "spurious_signal_", None)
         if spurious is not None and spurious["significance"] > limit:
             messages.append(

@@ -403,6 +403,9 @@ class SmoothTrendIndependenceTest(BaseTest):
     signal_region_coefficients_, signal_region_errors_ : ndarray of shape (d_s,) or None
         For ``"signal_region"``: the fitted SR term ``d_i`` of every score bin (bin 0 is the
         reference) and its standard error; positive = more events in the SR than the trend.
+    trend_significance_ : float
+        Z of the fitted trend against none (degree 0), from the likelihood ratio with
+        ``(d_s - 1) degree_`` dof: how strongly the data's score follows m_jj (0 at degree 0).
     simulation_contingency_ : ndarray or None
         The simulation's table in the data's bins.
     spurious_signal_ : dict or None
@@ -568,6 +571,13 @@ class SmoothTrendIndependenceTest(BaseTest):
 
         design = trend_design(u, degree)
         null_fit = fit_trend_model(table, design)
+        # How strongly the data's score follows m_jj: the trend against no trend at all.
+        trend_z = 0.0
+        if degree > 0:
+            flat = fit_trend_model(table, trend_design(u, 0))
+            trend_z = log_pvalue_to_significance(
+                chi2_log_sf(max(flat.g2 - null_fit.g2, 0.0), (d_s - 1) * degree)
+            )
         sr_design = sr_fit = None
         if self.alternative == "signal_region":
             sr_design = trend_design(u, degree, in_sr)
@@ -612,6 +622,7 @@ class SmoothTrendIndependenceTest(BaseTest):
         self.trend_coefficients_ = null_fit.coefficients
         self.simulation_contingency_ = sim_table
         self.spurious_signal_ = spurious
+        self.trend_significance_ = trend_z
         if sr_fit is not None:
             self.signal_region_coefficients_ = sr_fit.coefficients[:, -1]
             errors = np.sqrt(np.diagonal(sr_fit.covariance[:, -1, :, -1]))
@@ -628,6 +639,7 @@ class SmoothTrendIndependenceTest(BaseTest):
             "null": self.method,
             "g2_trend": null_fit.g2,
             "g2_trend_dof": (d_s - 1) * (d_y - 1 - degree),
+            "trend_significance": trend_z,
             "s_edges": binned.s_edges,
             "y_edges": binned.y_edges,
             "y_counts": binned.y_counts,
