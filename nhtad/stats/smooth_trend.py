@@ -398,7 +398,7 @@ class SmoothTrendIndependenceTest(BaseTest):
     trend_ : ndarray of shape (d_s, d_y)
         Fitted share of every score bin in every y bin under the null (columns sum to 1):
         the smooth trend, to plot against ``contingency_ / contingency_.sum(axis=0)``.
-    trend_coefficients_ : ndarray of shape (d_s, degree_ + 1)
+    trend_coefficients_ : ndarray of shape (d_s, K + 1)
         Fitted ``(a_i, c_i1, ..., c_iK)`` (row 0 is the reference bin).
     signal_region_coefficients_, signal_region_errors_ : ndarray of shape (d_s,) or None
         For ``"signal_region"``: the fitted SR term ``d_i`` of every score bin (bin 0 is the
