@@ -347,6 +347,23 @@ def test_bad_parameters_are_refused(params, match):
         SmoothTrendIndependenceTest(**params).fit(s, y)
 
 
+def test_tables_too_sparse_for_the_chi2_law_are_refused():
+    s, y = background(np.random.default_rng(20), 20_000)
+    sr = SmoothTrendIndependenceTest(
+        rel_uncertainty=0.04,
+        y_bins=REGION,
+        degree=1,
+        alternative="signal_region",
+        s_quantiles=[0.5, 0.999],
+    )
+    with pytest.raises(ValueError, match="score bin 2 expects .* needs at least 25"):
+        sr.fit(s, y)
+    # The bootstrap does not rest on the law and runs.
+    assert 0 < clone(sr).set_params(method="bootstrap", n_resamples=20).fit(s, y).pvalue_ <= 1
+    with pytest.raises(ValueError, match="even with Williams' correction"):
+        SmoothTrendIndependenceTest(rel_uncertainty=0.1, y_bins=REGION, degree=1).fit(s, y)
+
+
 def test_bad_input_is_refused_with_a_fix():
     rng = np.random.default_rng(17)
     s, y = background(rng, 20_000)
