@@ -40,7 +40,7 @@ TESTS = [
     CutAndCountTest(mode="template"),
     HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", [0.8, 0.9]),
     BumpHuntTest(),
-    SmoothTrendIndependenceTest(rel_uncertainty=0.1, y_bins=SignalRegion()),
+    SmoothTrendIndependenceTest(rel_uncertainty=0.05, y_bins=SignalRegion()),
     HomogeneousAssociationTest(rel_uncertainty=0.03),
 ]
 API_CHECKS = [

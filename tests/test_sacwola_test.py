@@ -89,7 +89,7 @@ def test_trained_chain_matches_its_out_of_fold_scores_and_clones():
     X, mjj, is_sim = sample(80_000, seed=5)
     chain = SACWoLaTest(
         classifier=SACWoLaClassifier(hidden_layer_sizes=(8,), max_epochs=1),
-        test=SmoothTrendIndependenceTest(rel_uncertainty=0.05, y_bins=REGION, degree=1),
+        test=SmoothTrendIndependenceTest(rel_uncertainty=0.03, y_bins=REGION, degree=1),
         cv=2,
         random_state=7,
     )
@@ -124,7 +124,7 @@ def test_whole_chain_toys_from_the_simulation():
     assert first["X"].shape == (45_000, 4) and first["is_simulation"].sum() == 25_000
     chain = SACWoLaTest(
         classifier=FixedScore(),
-        test=SmoothTrendIndependenceTest(rel_uncertainty=0.05, y_bins=REGION, degree=1),
+        test=SmoothTrendIndependenceTest(rel_uncertainty=0.03, y_bins=REGION, degree=1),
         cv=2,
     )
     calibration = ToyCalibrator(chain, toys, n_toys=4, random_state=0).fit()
