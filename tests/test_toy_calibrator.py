@@ -91,6 +91,9 @@ def test_runs_of_different_calibrations_do_not_merge():
 def test_save_and_load_round_trip(tmp_path):
     part = _calibrator().fit(toys=range(0, 20))
     path = part.save(tmp_path / "part.npz")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        _calibrator().fit(toys=range(0, 5)).save(path)  # never replaces a calibration silently
+    assert part.save(path, overwrite=True) == path
     loaded = ToyCalibrator.load(path, TEST, GaussianTemplateToys())
     np.testing.assert_array_equal(loaded.null_distribution_, part.null_distribution_)
     rest = _calibrator().fit(toys=range(20, 40))

@@ -35,6 +35,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from ..stats.pvalues import log_pvalue_to_significance
+from ..utils.atomic import atomic_output
 from ..utils.progress import progress
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
@@ -357,8 +358,13 @@ class ToyCalibrator(BaseEstimator):
     def _empty_like(self) -> ToyCalibrator:
         return type(self)(**self.get_params(deep=False))
 
-    def save(self, path) -> Path:
-        """Write the toys' statistics and the run's identity to ``path`` (``.npz``)."""
+    def save(self, path, *, overwrite=False) -> Path:
+        """Write the toys' statistics and the run's identity to ``path`` (``.npz``).
+
+        The file is written to a temporary name and renamed into place when complete, so an
+        interrupted save leaves any earlier file untouched; an existing ``path`` is refused
+        unless ``overwrite=True``.
+        """
         check_is_fitted(self, "null_distribution_")
         path = Path(path)
         meta = self._identity() | {"format": _FORMAT_VERSION}
@@ -372,7 +378,7 @@ class ToyCalibrator(BaseEstimator):
         }
         if hasattr(self, "alternative_distribution_"):
             arrays["alternative_distribution"] = self.alternative_distribution_
-        with path.open("wb") as fh:
+        with atomic_output(path, overwrite=overwrite) as fh:
             np.savez(fh, **arrays)
         return path
 
