@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -184,6 +182,7 @@ def train_one(cfg, cache, kind, case, lam, sb, index):
     torch.set_num_threads(1)
     from nhtad import SACWoLaTest
     from nhtad.scoring import SACWoLaClassifier
+    from nhtad.utils.atomic import atomic_output
 
     key = realisation_key(kind, case, lam, sb, index)
     X, mjj, is_sim, truth = generate(cfg, case, sb, key, toy=kind == "toy")
@@ -195,9 +194,8 @@ def train_one(cfg, cache, kind, case, lam, sb, index):
     )
     scores = chain.out_of_fold_scores(X, mjj, is_simulation=is_sim)
     seconds = time.perf_counter() - start
-    # Temporary file + rename: an interrupted run never leaves a truncated cache entry.
-    fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz.part")
-    with os.fdopen(fd, "wb") as fh:
+    # An interrupted run never leaves a truncated cache entry (atomic_output renames when done).
+    with atomic_output(path) as fh:
         np.savez(
             fh,
             scores=scores.scores,
@@ -207,7 +205,6 @@ def train_one(cfg, cache, kind, case, lam, sb, index):
             truth=truth,
             seconds=seconds,
         )
-    os.replace(tmp, path)
     return path
 
 

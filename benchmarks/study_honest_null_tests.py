@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -17,6 +16,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
+from nhtad.calibration import clopper_pearson
+from nhtad.stats.pvalues import empirical_pvalue
+from nhtad.utils.atomic import atomic_output
 
 REPO = Path(__file__).resolve().parents[1]
 ALPHAS = (0.05, 0.01)
@@ -223,12 +226,6 @@ def evaluate(path):
 
 
 # -- summaries ------------------------------------------------------------------------------
-def clopper_pearson(k, n, cl=0.6827):
-    lo = stats.beta.ppf((1 - cl) / 2, k, n - k + 1) if k > 0 else 0.0
-    hi = stats.beta.ppf(1 - (1 - cl) / 2, k + 1, n - k) if k < n else 1.0
-    return lo, hi
-
-
 def fpr_cell(pvalues, refused):
     p = np.asarray(pvalues, dtype=float)
     n = p.size
@@ -238,7 +235,7 @@ def fpr_cell(pvalues, refused):
     for alpha in ALPHAS:
         k = int((p < alpha).sum())
         cell[f"rate_{alpha:g}"] = k / n
-        cell[f"interval_{alpha:g}"] = clopper_pearson(k, n)
+        cell[f"interval_{alpha:g}"] = tuple(map(float, clopper_pearson(k, n)))
     band = 3 * math.sqrt(0.05 * 0.95 / n)
     cell["honest"] = bool(cell["rate_0.05"] <= 0.05 + band and cell["ks_pvalue"] > 0.01)
     return cell
@@ -298,7 +295,7 @@ def summarise(rows, cfg):
             null_z = np.array([t["tests"][key].get("z", np.nan) for t in toys])
             null_z = null_z[np.isfinite(null_z)]
             obs = [r["tests"][key].get("z", np.nan) for r in nulls_]
-            p = [(1 + np.sum(null_z >= z)) / (1 + null_z.size) for z in obs if np.isfinite(z)]
+            p = [empirical_pvalue(null_z, z) for z in obs if np.isfinite(z)]
             summary["toys"][case][key] = fpr_cell(p, len(obs) - len(p)) | {
                 "n_toys": int(null_z.size)
             }
@@ -468,11 +465,9 @@ def _rounded(obj):
 
 def _write(path: Path, text: str):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "w") as fh:
+    # The study regenerates its own tables: replacing them is the point of a rerun.
+    with atomic_output(path, overwrite=True, mode="w") as fh:
         fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; these are published results
-    os.replace(tmp, path)
 
 
 def stage_tests(cfg, cache, jobs, args):
