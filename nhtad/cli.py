@@ -9,6 +9,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .utils.interrupt import SIGINT_EXIT, SIGTERM_EXIT, sigterm_as_exit
+
 __all__ = ["main", "build_parser"]
 
 
@@ -42,63 +44,145 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+_TABLE_HOW = {
+    ".npz": "numpy.savez(path, s=..., mjj=...) (one numeric array per column) or nhtad generate",
+    ".csv": "a header row of column names, then one comma-separated row of numbers per event",
+}
+
+
+def _load_npz(path):
+    """The arrays of a .npz file by name; None when it holds a bare .npy array instead."""
+    import numpy as np
+
+    # Opened here, not by np.load, so the file is closed even when numpy fails half-way.
+    with open(path, "rb") as fh:
+        z = np.load(fh, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            return None
+        with z:
+            if "events" in z.files and z["events"].dtype.names:
+                events = z["events"]
+                return {name: events[name] for name in events.dtype.names}
+            return {name: z[name] for name in z.files}
+
+
+def _load_csv(path):
+    import numpy as np
+
+    with open(path, encoding="utf-8") as fh:
+        data = np.genfromtxt(fh, delimiter=",", names=True, dtype=float)
+    return {name: np.atleast_1d(data[name]) for name in (data.dtype.names or ())}
+
+
 def _read_table(path, columns):
-    """Columns of a .csv (header row) or .npz (one array per column, or a structured array)."""
+    """Columns of a .csv (header row) or .npz (one array per column, or a structured array).
+
+    A file numpy cannot read (empty, truncated, not an archive, text that is not a table) is a
+    ValueError naming the file and how to write it, never a traceback from numpy or zipfile.
+    """
+    import warnings
+
     import numpy as np
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "events" in z.files and z["events"].dtype.names:
-                table = {name: z["events"][name] for name in z["events"].dtype.names}
-            else:
-                table = {name: z[name] for name in z.files}
-    elif path.suffix == ".csv":
-        data = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
-        table = {name: np.atleast_1d(data[name]) for name in (data.dtype.names or ())}
-    else:
+    if path.suffix not in _TABLE_HOW:
         raise ValueError(f"{path}: unknown format {path.suffix!r}; use a .csv or .npz file.")
+    how = _TABLE_HOW[path.suffix]
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes): an interrupted write? Write it with {how}.")
+    try:
+        with warnings.catch_warnings():
+            # genfromtxt warns about a file it cannot parse and returns nothing useful.
+            warnings.simplefilter("error", UserWarning)
+            table = _load_npz(path) if path.suffix == ".npz" else _load_csv(path)
+    except (MemoryError, PermissionError):
+        raise
+    except Exception as exc:  # numpy, zipfile and codecs raise many types for a bad file
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        # numpy's advice to unpickle does not apply: nhtad never unpickles a file.
+        text = text.split(" If you trust the file")[0].replace(" when allow_pickle=False", "")
+        text = text[:240]
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        raise ValueError(
+            f"{path} could not be read as a {path.suffix} table ({detail}); it may be damaged, "
+            f"incomplete or of another format. Write it with {how}."
+        ) from None
+    if table is None:
+        raise ValueError(
+            f"{path} holds a single .npy array, not a .npz archive of named columns. Write "
+            f"it with {how}."
+        )
     missing = [c for c in columns if c not in table]
     if missing:
         raise ValueError(
             f"{path} has no column(s) {missing}; it has {sorted(table)}. Name them with "
             "--score-column / --mass-column."
         )
-    return [np.asarray(table[c], dtype=float) for c in columns]
+    values = []
+    for c in columns:
+        try:
+            values.append(np.asarray(table[c], dtype=float))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"column {c!r} of {path} is not numeric ({np.asarray(table[c]).dtype}). Write "
+                f"it with {how}."
+            ) from None
+    return values
+
+
+def _refuse_existing(paths, force) -> None:
+    """Refuse before any work is done if an output exists and --force was not given."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not force:
+        if len(existing) == 1:
+            what, it, kept = f"{existing[0]} already exists", "it", "the old file stays"
+        else:
+            what, it, kept = f"{', '.join(existing)} already exist", "them", "old files stay"
+        raise FileExistsError(
+            f"{what}; pass --force to replace {it} ({kept} until the new output is complete) "
+            "or choose another output name."
+        )
 
 
 def _cmd_generate(args) -> int:
     import numpy as np
 
     from .datasets import make_lhco_like
+    from .utils.atomic import atomic_output
 
-    sample = make_lhco_like(
-        args.n_background,
-        args.signal_to_background,
-        simulation=args.simulation,
-        mismodelling=args.mismodelling,
-        random_state=args.random_state,
-    )
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    events = sample.events
-    if out.suffix == ".npz":
-        np.savez_compressed(out, events=events, truth=sample.truth)
-    elif out.suffix == ".csv":
-        names = list(events.dtype.names) + ["truth"]
-        table = np.column_stack([events[n] for n in events.dtype.names] + [sample.truth])
-        np.savetxt(out, table, delimiter=",", header=",".join(names), comments="", fmt="%.8g")
-    elif out.suffix in (".h5", ".hdf5"):
-        from .datasets import write_lhco
-
-        write_lhco(out, events, sample.truth)
-    else:
+    if out.suffix not in (".npz", ".csv", ".h5", ".hdf5"):
         raise ValueError(
             f"{out}: unknown format {out.suffix!r}; use a .csv, .npz or .h5 (LHCO features) "
             "file name."
         )
+    # Checked before generating: a million events take seconds that a refusal should not cost.
+    _refuse_existing([out], args.force)
+    sample = make_lhco_like(
+        args.n_background,
+        args.signal_to_background,
+        signal=args.signal,
+        simulation=args.simulation,
+        mismodelling=args.mismodelling,
+        random_state=args.random_state,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    events = sample.events
+    if out.suffix == ".npz":
+        with atomic_output(out, overwrite=args.force) as fh:
+            np.savez_compressed(fh, events=events, truth=sample.truth)
+    elif out.suffix == ".csv":
+        names = list(events.dtype.names) + ["truth"]
+        table = np.column_stack([events[n] for n in events.dtype.names] + [sample.truth])
+        with atomic_output(out, overwrite=args.force, mode="w") as fh:
+            np.savetxt(fh, table, delimiter=",", header=",".join(names), comments="", fmt="%.8g")
+    else:
+        from .datasets import write_lhco
+
+        # With --force an existing file keeps its other keys; only "df" is replaced.
+        write_lhco(out, events, sample.truth, overwrite=args.force)
     columns = (
         "the LHCO 2020 feature columns and label"
         if out.suffix in (".h5", ".hdf5")
@@ -114,6 +198,11 @@ def _cmd_test_mi(args) -> int:
     from .stats import MutualInformationIndependenceTest
 
     s, mjj = _read_table(args.file, [args.score_column, args.mass_column])
+    if args.out:
+        out = Path(args.out)
+        json_path, png_path = out / "mi_test.json", out / "mi_test.png"
+        # Checked before the test: a permutation null can take minutes.
+        _refuse_existing([json_path, png_path], args.force)
     test = MutualInformationIndependenceTest(
         rel_uncertainty=args.rel_uncertainty,
         method=args.method,
@@ -124,7 +213,6 @@ def _cmd_test_mi(args) -> int:
     result = test.test(s, mjj)
     print(repr(result))
     if args.out:
-        out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         summary = {
             "file": str(args.file),
@@ -135,11 +223,13 @@ def _cmd_test_mi(args) -> int:
             "method": result.method,
             "n_events": result.n_events,
         }
-        (out / "mi_test.json").write_text(json.dumps(summary, indent=1))
         from . import plotting
+        from .utils.atomic import atomic_output
 
-        plotting.save_figure(plotting.plot_mi_null(result), out / "mi_test.png")
-        print(f"wrote {out / 'mi_test.json'} and {out / 'mi_test.png'}")
+        with atomic_output(json_path, overwrite=args.force, mode="w") as fh:
+            fh.write(json.dumps(summary, indent=1))
+        plotting.save_figure(plotting.plot_mi_null(result), png_path, overwrite=args.force)
+        print(f"wrote {json_path} and {png_path}")
     return 0
 
 
@@ -166,6 +256,8 @@ def _study(args, module_name):
         out=args.out,
         verbose=0 if args.quiet else 1,
         command=command,
+        checkpoint=_study_checkpoint(args),
+        overwrite=args.force,
         **sources,
     )
     from .studies._tables import markdown_table
@@ -173,6 +265,27 @@ def _study(args, module_name):
     print(markdown_table(result["table"]))
     print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
     return 0
+
+
+def _study_checkpoint(args):
+    """The checkpoint folder, refusing to start over an earlier run's without --resume."""
+    if args.checkpoint is None:
+        if args.resume:
+            raise ValueError("--resume needs --checkpoint DIR, the folder of the run to continue.")
+        return None
+    folder = Path(args.checkpoint)
+    held = folder.is_dir() and any(folder.glob("*.ckpt"))
+    if held and not args.resume:
+        raise ValueError(
+            f"{folder} holds the checkpoints of an earlier run; pass --resume to continue it "
+            "(its settings must be the same), or choose another folder."
+        )
+    if args.resume and not held:
+        raise ValueError(
+            f"--resume: {folder} holds no checkpoint to continue; check the path, or drop "
+            "--resume to start a run there."
+        )
+    return folder
 
 
 def _study_sources(args) -> dict:
@@ -216,13 +329,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _common(parser, *, out_default=None, jobs=True):
+def _force_option(parser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files (default: refuse them)",
+    )
+
+
+def _common(parser, *, out_default=None, jobs=True, force=False):
     parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
     if jobs:
         parser.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (joblib)")
     parser.add_argument(
         "--out", default=out_default, help=f"output folder (default: {out_default})"
     )
+    if force:  # only where the command honours it: a --force that did nothing would mislead
+        _force_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,9 +414,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("output", help="output file: .npz, .csv or .h5")
     gen.add_argument("--n-background", type=int, default=1_000_000, help="default: 1e6")
     gen.add_argument("--signal-to-background", type=float, default=0.0, help="S/B in the window")
+    gen.add_argument(
+        "--signal",
+        choices=["resonant", "nonresonant"],
+        default="resonant",
+        help="the W' -> XY resonance or the same jets with flat m_jj (default: resonant)",
+    )
     gen.add_argument("--simulation", action="store_true", help="the mismodelled simulation")
     gen.add_argument("--mismodelling", type=float, default=1.0, help="simulation mismodelling")
     gen.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    _force_option(gen)
     gen.set_defaults(func=_cmd_generate)
 
     test = sub.add_parser(
@@ -316,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=["asymptotic", "permutation"], default="asymptotic", help="null"
     )
     mi.add_argument("--n-resamples", type=int, default=999, help="permutations (default: 999)")
-    _common(mi)
+    _common(mi, force=True)
     mi.set_defaults(func=_cmd_test_mi)
 
     study = sub.add_parser(
@@ -370,7 +500,19 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: the mode's; with --data: all of each file for sacwola, a quarter of the "
             "data part for nplm)",
         )
-        _common(p, out_default=default_out)
+        p.add_argument(
+            "--checkpoint",
+            metavar="DIR",
+            help="folder where finished toys/realisations are saved as they finish, so that "
+            "an interrupted study can be continued with --resume",
+        )
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run whose checkpoints are in --checkpoint DIR (same settings): "
+            "finished work is reused, the table is the one an uninterrupted run gives",
+        )
+        _common(p, out_default=default_out, force=True)
         p.set_defaults(func=func)
     return parser
 
@@ -387,11 +529,32 @@ def main(argv=None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return args.func(args)
+        with sigterm_as_exit():
+            return args.func(args)
     except (ValueError, ImportError, OSError, RuntimeError) as exc:
         message = " ".join(str(exc).split())
         print(f"nhtad {args.command}: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return _interrupted(args, "Ctrl-C", SIGINT_EXIT)
+    except SystemExit as exc:
+        if exc.code != SIGTERM_EXIT:
+            raise
+        return _interrupted(args, "SIGTERM", SIGTERM_EXIT)
+
+
+def _interrupted(args, what, code) -> int:
+    """One line instead of a traceback: what the interrupted work left and how to go on."""
+    message = f"nhtad {args.command}: interrupted ({what})."
+    if getattr(args, "checkpoint", None) is not None:
+        message += (
+            f" The finished toys/realisations are in {args.checkpoint}; rerun the same "
+            "command with --resume to continue."
+        )
+    elif hasattr(args, "checkpoint"):
+        message += " Nothing finished was kept; add --checkpoint DIR to keep it next time."
+    print(message, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ nhtad.plotting``) does not import it.
 - :func:`plot_smooth_trend`: the score-bin shares per m_jj bin against the fitted smooth trend
   of a :class:`~nhtad.stats.SmoothTrendIndependenceTest`;
 - :func:`median_significance_table`: seed 004's table of median Z, as markdown or CSV text;
-- :func:`save_figure`: write a PNG, creating the folders.
+- :func:`save_figure`: write a PNG atomically, creating the folders.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .utils.atomic import atomic_output
 from .utils.validation import (
     check_events_vector,
     check_not_constant,
@@ -877,11 +878,13 @@ def median_significance_table(rows, *, fmt="markdown", digits=2):
 
 
 # -- saving --------------------------------------------------------------------------------
-def save_figure(fig_or_ax, path, *, dpi=120):
+def save_figure(fig_or_ax, path, *, dpi=120, overwrite=False):
     """Save a figure (or the figure of an Axes) as a PNG, creating parent folders.
 
     Nothing is closed and no pyplot state is touched. A ``path`` without a suffix gets
-    ``.png``; another suffix (``.pdf``, ``.svg``) saves in that format.
+    ``.png``; another suffix (``.pdf``, ``.svg``) saves in that format. The figure is written
+    to a temporary file in the same folder and renamed onto ``path`` when complete, so an
+    interrupted save leaves no partial image and an existing one intact.
 
     Parameters
     ----------
@@ -891,11 +894,15 @@ def save_figure(fig_or_ax, path, *, dpi=120):
         File to write; missing parent folders are created.
     dpi : int, default=120
         Resolution in dots per inch.
+    overwrite : bool, default=False
+        Replace an existing ``path``; without it an existing file is refused.
 
     Raises
     ------
     ValueError
         If ``fig_or_ax`` is neither a Figure nor an Axes, or ``dpi`` is not a positive integer.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
 
     Returns
     -------
@@ -908,6 +915,8 @@ def save_figure(fig_or_ax, path, *, dpi=120):
     if not path.suffix:
         path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_output(path, overwrite=overwrite) as fh:
+        # A file object carries no suffix, so the format is passed explicitly.
+        fig.savefig(fh, format=path.suffix[1:].lower(), dpi=dpi)
     logger.debug("saved figure to %s", path)
     return path

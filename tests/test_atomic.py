@@ -4,7 +4,7 @@ unless asked."""
 import numpy as np
 import pytest
 
-from nhtad.utils.atomic import atomic_output
+from nhtad.utils.atomic import atomic_output, atomic_path
 
 
 def _leftovers(folder):
@@ -51,3 +51,22 @@ def test_numpy_archives_round_trip(tmp_path):
     with atomic_output(path) as fh:
         np.savez(fh, x=np.arange(3))
     np.testing.assert_array_equal(np.load(path)["x"], np.arange(3))
+
+
+def test_atomic_path_for_writers_that_need_a_file_name(tmp_path):
+    path = tmp_path / "events.h5"
+    with atomic_path(path) as tmp:
+        assert tmp.parent == tmp_path and tmp.is_file() and tmp != path
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new" and _leftovers(tmp_path) == []
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        with atomic_path(path):
+            pass
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(path, overwrite=True) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert path.read_bytes() == b"new" and _leftovers(tmp_path) == []
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_bytes(b"newer")
+    assert path.read_bytes() == b"newer"

@@ -221,3 +221,89 @@ def test_bad_study_files_are_one_clear_line(tmp_path, capsys, argv, message):
     assert main([*argv, "--quick", "--quiet", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def _fake_study(monkeypatch, effect):
+    from nhtad.studies import nplm_table
+
+    calls = []
+
+    def run(cfg, **kwargs):
+        calls.append(kwargs)
+        effect()
+        return {"table": [], "seconds": 0.0}
+
+    monkeypatch.setattr(nplm_table, "run_nplm_study", run)
+    return calls
+
+
+def test_study_checkpoint_and_resume_flags(tmp_path, capsys, monkeypatch):
+    calls = _fake_study(monkeypatch, lambda: None)
+    folder = tmp_path / "ckpt"
+    base = ["study", "nplm", "--quick", "--quiet", "--out", str(tmp_path / "out")]
+    assert main([*base, "--checkpoint", str(folder)]) == 0
+    assert calls[-1]["checkpoint"] == folder and calls[-1]["overwrite"] is False
+    folder.mkdir()
+    (folder / "null.ckpt").write_text("{}\n")
+    # A folder with an earlier run's checkpoints needs --resume; --resume needs one.
+    assert main([*base, "--checkpoint", str(folder)]) == 1
+    assert "pass --resume to continue it" in capsys.readouterr().err
+    assert main([*base, "--checkpoint", str(folder), "--resume", "--force"]) == 0
+    assert calls[-1]["overwrite"] is True
+    assert main([*base, "--checkpoint", str(tmp_path / "nothing"), "--resume"]) == 1
+    assert "holds no checkpoint to continue" in capsys.readouterr().err
+    assert main([*base, "--resume"]) == 1
+    assert "--resume needs --checkpoint DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "signal_exc, code, what",
+    [(KeyboardInterrupt, 130, "Ctrl-C"), (lambda: SystemExit(143), 143, "SIGTERM")],
+)
+def test_an_interrupted_command_prints_one_line_and_exits_130_or_143(
+    tmp_path, capsys, monkeypatch, signal_exc, code, what
+):
+    def interrupt():
+        raise signal_exc()
+
+    _fake_study(monkeypatch, interrupt)
+    folder = tmp_path / "ckpt"
+    assert main(["study", "nplm", "--quick", "--checkpoint", str(folder)]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"interrupted ({what})" in err and "--resume" in err
+    assert main(["study", "nplm", "--quick"]) == code
+    assert "add --checkpoint DIR" in capsys.readouterr().err
+
+
+def test_sigterm_to_a_running_study_exits_143_with_no_workers_left(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    import os
+    import signal
+    import time
+
+    folder = tmp_path / "ckpt"
+    argv = ["study", "nplm", "--quick", "--quiet", "--n-jobs", "2", "--n-background", "20000"]
+    argv += ["--checkpoint", str(folder), "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nhtad.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 120
+    children = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        if (folder / "null.ckpt").exists() and len(children) >= 2:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None and children, "the study should be running toys in workers"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().count("\n") == 0 and "interrupted (SIGTERM)" in err, err
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"workers left behind: {alive}"

@@ -391,6 +391,35 @@ def test_all_events_invalid_is_an_error(tmp_path):
         load_lhco(path)
 
 
+@pytest.mark.parametrize("jet_index", [0, 1])
+def test_negative_jet_mass_is_invalid(tmp_path, jet_index):
+    # Issue 15: a negative jet mass was read as a valid (lighter) jet. No jet has one, so it is
+    # invalid like a NaN: dropped with a warning, refused, or kept on request.
+    events = generic_events(3)
+    j1, j2 = events[1]
+    jets = [j1, j2]
+    jets[jet_index] = {**jets[jet_index], "m": -20.0}
+    events[1] = tuple(jets)
+    path = write(tmp_path, frame_of(events, labels=[0, 1, 0]))
+    with pytest.warns(UserWarning, match=r"1 of 3 events .*1 with a negative jet mass.*\[1\]"):
+        data = load_lhco(path)
+    np.testing.assert_array_equal(data.dropped_index, [1])
+    np.testing.assert_array_equal(data.events["mj1"], [100.0, 102.0])
+    np.testing.assert_array_equal(data.truth, [0, 0])
+    with pytest.raises(ValueError, match="1 with a negative jet mass"):
+        load_lhco(path, invalid="raise")
+    kept = load_lhco(path, invalid="keep")
+    assert kept.n_events == 3 and kept.events["mj2"][1] == -20.0
+
+
+def test_zero_jet_mass_is_valid(tmp_path):
+    events = generic_events(2)
+    j1, j2 = events[0]
+    events[0] = (j1, {**j2, "m": 0.0})
+    data = load_lhco(write(tmp_path, frame_of(events)))  # no warning: warnings are errors here
+    assert data.n_events == 2 and data.events["mj2"][0] == 0.0
+
+
 @pytest.mark.parametrize("bad", ["drop", "WARN", None, True])
 def test_invalid_option_is_validated(tmp_path, bad):
     path = write(tmp_path, frame_of(generic_events(2)))
@@ -411,6 +440,87 @@ def test_not_an_hdf5_file(tmp_path):
     path = write_masterkey(tmp_path, "0\n1\n")
     with pytest.raises(ValueError, match="is not an HDF5 file.*features.h5"):
         load_lhco(path)
+
+
+def _assert_clear_file_error(excinfo, path):
+    """A ValueError of nhtad naming the file, not an exception chained from PyTables/pandas."""
+    message = str(excinfo.value)
+    assert str(path) in message and "\n" not in message
+    error = excinfo.value
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
+    assert excinfo.traceback[-1].path.name == "lhco.py"
+
+
+def test_truncated_file_names_the_file(tmp_path):
+    path = write(tmp_path, frame_of(generic_events(500)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        ValueError, match=r"could not be read \(HDF5ExtError: truncated file"
+    ) as exc:
+        load_lhco(path)
+    _assert_clear_file_error(exc, path)
+    assert "damaged, incomplete" in str(exc.value) and "Download or write it again" in str(
+        exc.value
+    )
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", r"is empty \(0 bytes\).*Download or write it again"),
+        (np.random.default_rng(0).bytes(5000), "is not an HDF5 file"),
+        # An HDF5 signature followed by garbage: passes the signature check, fails to open.
+        (b"\x89HDF\r\n\x1a\n" + np.random.default_rng(1).bytes(5000), "could not be read"),
+    ],
+    ids=["empty", "random-bytes", "hdf5-signature-then-garbage"],
+)
+def test_damaged_file_names_the_file(tmp_path, content, match):
+    path = tmp_path / "events.features.h5"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match) as exc:
+        load_lhco(path)
+    _assert_clear_file_error(exc, path)
+
+
+def test_df_key_that_is_not_a_dataframe(tmp_path):
+    path = tmp_path / "series.h5"
+    pd.Series([1.0, 2.0]).to_hdf(path, key="df")
+    with pytest.raises(ValueError, match=r"key '/df' of .* holds a Series, not a DataFrame") as exc:
+        load_lhco(path)
+    _assert_clear_file_error(exc, path)
+
+
+def test_df_key_with_a_layout_pandas_cannot_read(tmp_path):
+    # A group that claims to be a pandas frame but holds nothing: pandas raised a TypeError
+    # from deep inside pytables.py.
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "fake.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_group("df").attrs["pandas_type"] = "frame"
+    with pytest.raises(ValueError, match=r"could not be read \(TypeError") as exc:
+        load_lhco(path)
+    _assert_clear_file_error(exc, path)
+
+
+def test_df_key_with_other_columns_or_text(tmp_path):
+    path = tmp_path / "other.h5"
+    pd.DataFrame({"a": [1.0], "b": [2.0]}).to_hdf(path, key="df")
+    with pytest.raises(ValueError, match=r"lacks the LHCO feature columns"):
+        load_lhco(path)
+    text = pd.DataFrame({name: ["x"] for name in LHCO_FEATURE_COLUMNS})
+    path = tmp_path / "text.h5"
+    text.to_hdf(path, key="df")
+    with pytest.raises(ValueError, match=r"column 'pxj1' of .*text.h5 is not numeric"):
+        load_lhco(path)
+
+
+def test_masterkey_that_is_not_text(tmp_path):
+    path = write(tmp_path, frame_of(generic_events(2)))
+    masterkey = tmp_path / "events_LHCO2020_BlackBox1.masterkey"
+    masterkey.write_bytes(b"\xff\xfe\x00\x81" * 10)
+    with pytest.raises(ValueError, match=r"the masterkey .*masterkey is not a text file"):
+        load_lhco(path, masterkey=masterkey)
 
 
 def test_missing_columns_are_listed(tmp_path):

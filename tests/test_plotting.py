@@ -435,6 +435,32 @@ def test_save_figure_creates_folders_and_adds_suffix(tmp_path):
     assert image.shape[:2] == (240, 320) and image.shape[2] in (3, 4)
 
 
+def test_save_figure_refuses_an_existing_file_unless_asked(tmp_path, monkeypatch):
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [0, 1])
+    path = save_figure(fig, tmp_path / "plot.png", dpi=20)
+    old = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_figure(fig, path, dpi=30)
+    assert path.read_bytes() == old
+    # A save that fails half-way leaves the old image and no temporary file.
+    real_savefig = Figure.savefig
+
+    def failing_savefig(self, fname, **kwargs):
+        real_savefig(self, fname, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", failing_savefig)
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(fig, path, dpi=30, overwrite=True)
+    assert path.read_bytes() == old and sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]
+    monkeypatch.undo()
+    save_figure(fig, path, dpi=30, overwrite=True)
+    assert matplotlib.image.imread(path).shape[:2] == (144, 192)
+    # The format follows the suffix although the figure is written through a file object.
+    assert save_figure(fig, tmp_path / "plot.svg").read_text().lstrip().startswith("<?xml")
+
+
 def test_save_figure_refuses_what_is_not_a_figure(tmp_path):
     with pytest.raises(ValueError, match=r"expected a matplotlib Figure or Axes"):
         save_figure(np.zeros(3), tmp_path / "x.png")

@@ -76,11 +76,13 @@ def load_lhco(
         Read only rows ``start:stop`` of the file, with Python slice semantics (negative values
         count from the end). Works for both ``format="fixed"`` and ``format="table"`` files.
     invalid : {"warn", "raise", "keep"}, default="warn"
-        What to do with invalid events: a NaN or inf input, ``tau1 == 0`` for either jet (tau21
-        undefined), zero transverse momentum for either jet (pseudorapidity undefined), or a
-        derived column that is not finite. ``"warn"`` drops them with a :class:`UserWarning`
-        and returns their row indices in ``dropped_index``; ``"raise"`` raises a
-        :class:`ValueError`; ``"keep"`` keeps them, with NaN or inf in the affected columns.
+        What to do with invalid events: a NaN or inf input, a negative jet mass (no physical
+        jet has one; the mass ordering and m_jj would be meaningless), ``tau1 == 0`` for either
+        jet (tau21 undefined), zero transverse momentum for either jet (pseudorapidity
+        undefined), or a derived column that is not finite. ``"warn"`` drops them with a
+        :class:`UserWarning` and returns their row indices in ``dropped_index``; ``"raise"``
+        raises a :class:`ValueError`; ``"keep"`` keeps them, with NaN, inf or negative values in
+        the affected columns.
     as_frame : bool, default=False
         Return ``events`` as a :class:`pandas.DataFrame` instead of a structured array.
 
@@ -102,8 +104,9 @@ def load_lhco(
         If ``path`` or ``masterkey`` does not exist.
     ValueError
         If the file is not an LHCO feature file (columns missing, e.g. the particle-level file),
-        the selection is empty, the masterkey is malformed or does not match the file, or
-        ``invalid="raise"`` and there are invalid events.
+        is empty, damaged or truncated (the message names the file and the cause), the selection
+        is empty, the masterkey is malformed or does not match the file, or ``invalid="raise"``
+        and there are invalid events.
 
     Notes
     -----
@@ -127,7 +130,12 @@ def load_lhco(
     pd = import_optional("pandas", "lhco", "load_lhco")
     tables = import_optional("tables", "lhco", "load_lhco (reading HDF5 files)")
     path = _existing_file(path, "LHCO feature file")
-    if not tables.is_hdf5_file(os.fspath(path)):
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"{path} is empty (0 bytes): an interrupted download or write? Download or write "
+            f"it again. {_FEATURES_FILE_HINT}."
+        )
+    if not _guarded(path, tables.is_hdf5_file, os.fspath(path)):
         raise ValueError(f"{path} is not an HDF5 file. {_FEATURES_FILE_HINT}.")
 
     frame, first_row, n_file_rows = _read_rows(pd, path, key, start, stop)
@@ -145,8 +153,8 @@ def load_lhco(
         if invalid == "raise":
             raise ValueError(
                 f"{summary} Pass invalid='warn' to drop them with a warning (their row indices "
-                f"are then returned in dropped_index) or invalid='keep' to keep them with NaN or "
-                f"inf in the affected columns."
+                f"are then returned in dropped_index) or invalid='keep' to keep them as they are "
+                f"(NaN, inf or negative values in the affected columns)."
             )
         if invalid == "warn":
             if bad.all():
@@ -232,16 +240,16 @@ def _read_rows(pd, path: Path, key, start, stop):
     """
     start = _check_row_bound(start, "start")
     stop = _check_row_bound(stop, "stop")
-    with pd.HDFStore(path, mode="r") as store:
-        key = _resolve_key(store, key, path)
-        head = store.select(key, start=0, stop=0)
+    with _guarded(path, pd.HDFStore, path, mode="r") as store:
+        key = _resolve_key(_guarded(path, store.keys), key, path)
+        head = _guarded(path, store.select, key, start=0, stop=0)
         if not isinstance(head, pd.DataFrame):
             raise ValueError(
                 f"key {key!r} of {path} holds a {type(head).__name__}, not a DataFrame. "
                 f"{_FEATURES_FILE_HINT}."
             )
         _check_columns(pd, head, path)
-        n_file_rows = _count_rows(store, key)
+        n_file_rows = _guarded(path, _count_rows, store, key)
         first, last, _ = slice(start, stop).indices(n_file_rows)
         if last <= first:
             raise ValueError(
@@ -249,7 +257,7 @@ def _read_rows(pd, path: Path, key, start, stop):
                 f"Choose start < stop (Python slice semantics), or leave both as None to read "
                 f"the whole file."
             )
-        frame = store.select(key, start=first, stop=last)
+        frame = _guarded(path, store.select, key, start=first, stop=last)
     if len(frame) != last - first:
         if len(frame) != n_file_rows:
             raise ValueError(
@@ -261,8 +269,32 @@ def _read_rows(pd, path: Path, key, start, stop):
     return frame, first, n_file_rows
 
 
-def _resolve_key(store, key, path: Path) -> str:
-    keys = store.keys()
+def _guarded(path: Path, func, *args, **kwargs):
+    """``func(*args, **kwargs)``, with a failure inside PyTables/pandas reported as a damaged file.
+
+    A truncated or damaged file makes PyTables and pandas raise many types (HDF5ExtError with
+    an HDF5 back trace, TypeError, KeyError, AttributeError, ...) from deep inside; the user
+    needs to know which file and what to do, so all of them become one ValueError. Only
+    library calls are guarded, never nhtad's own checks.
+    """
+    try:
+        return func(*args, **kwargs)
+    except (MemoryError, PermissionError):
+        raise
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        end = "End of HDF5 error back trace"
+        # The last line of an HDF5 back trace is its cause ("truncated file: eof = ...").
+        cause = lines[lines.index(end) - 1] if end in lines[1:] else (lines or [""])[-1]
+        detail = f"{type(exc).__name__}: {cause[:200]}" if cause else type(exc).__name__
+        raise ValueError(
+            f"{path} could not be read ({detail}): it is damaged, incomplete (e.g. an "
+            f"interrupted download or write) or not a pandas HDF5 file. Download or write it "
+            f"again. {_FEATURES_FILE_HINT}."
+        ) from None
+
+
+def _resolve_key(keys, key, path: Path) -> str:
     if key is None:
         if len(keys) == 1:
             return keys[0]
@@ -353,7 +385,14 @@ def _truth(pd, frame, masterkey, path: Path, first_row: int, n_file_rows: int):
 def _read_masterkey(pd, masterkey) -> np.ndarray:
     """Read a masterkey file: one 0/1 label per line, trailing blank lines allowed."""
     path = _existing_file(masterkey, "masterkey")
-    lines = np.array(path.read_text().splitlines(), dtype=str)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"the masterkey {path} is not a text file; it must hold one label (0 or 1) per "
+            f"line. Check that this is the masterkey, or download it again."
+        ) from None
+    lines = np.array(text.splitlines(), dtype=str)
     lines = np.char.strip(lines)
     filled = np.flatnonzero(lines != "")
     if filled.size == 0:
@@ -443,6 +482,7 @@ def _invalid_reasons(jets: dict, columns: dict) -> dict:
     pt2 = np.hypot(jets["pxj2"], jets["pyj2"])
     reasons = {
         "a NaN or inf input": ~np.isfinite(inputs).all(axis=1),
+        "a negative jet mass": (jets["mj1"] < 0) | (jets["mj2"] < 0),
         "tau1 == 0 (tau21 undefined)": (jets["tau1j1"] == 0) | (jets["tau1j2"] == 0),
         "a jet with zero pT (eta undefined)": (pt1 == 0) | (pt2 == 0),
     }

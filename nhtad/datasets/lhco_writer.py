@@ -11,15 +11,20 @@ take.
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.atomic import atomic_path
 from ..utils.optional import import_optional
 from .events import check_event_table
 from .lhco import LHCO_FEATURE_COLUMNS
 
 __all__ = ["write_lhco", "lhco_frame"]
+
+logger = logging.getLogger(__name__)
 
 #: tau1 of every written jet: only the ratio tau2/tau1 is in an event table.
 _TAU1 = 0.5
@@ -61,11 +66,18 @@ def lhco_frame(events, truth=None):
     events : event table or Bunch
         Finite events with ``mjj > mj1 + mj2``, ``0 < tau21 <= 1 / 0.5`` and ``dR_jj > 0``.
     truth : array-like of shape (n_events,), optional
-        Written as a float ``label`` column, as in the R&D file.
+        Written as a float ``label`` column, as in the R&D file. Only 0 (background) and 1
+        (signal) are accepted, the labels :func:`~nhtad.datasets.load_lhco` reads.
 
     Returns
     -------
     pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        If an event cannot be written as a pair of jets, or ``truth`` holds values other than
+        0 and 1 or has the wrong length.
     """
     pd = import_optional("pandas", "lhco", "lhco_frame")
     table = check_event_table(events, "events")
@@ -101,34 +113,112 @@ def lhco_frame(events, truth=None):
         values[f"tau3{jet}"] = _TAU32 * _TAU1 * tau21
     frame = pd.DataFrame({name: values[name] for name in LHCO_FEATURE_COLUMNS})
     if truth is not None:
-        truth = np.asarray(truth, dtype=np.float64)
-        if truth.shape != (len(table),):
-            raise ValueError(f"truth has shape {truth.shape}; expected ({len(table)},).")
-        frame["label"] = truth
+        frame["label"] = _labels(truth, len(table))
     return frame
 
 
-def write_lhco(path, events, truth=None, *, key="df"):
+def _labels(truth, n_events) -> np.ndarray:
+    """``truth`` as the float 0/1 ``label`` column; any other value is refused.
+
+    :func:`~nhtad.datasets.load_lhco` reads only 1 (signal) and 0 (background), as in the
+    LHCO files, so a file written with another label could not be read back. No mapping is
+    guessed here: whether a third class is signal or background is the caller's call.
+    """
+    try:
+        values = np.asarray(truth, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"truth must be numeric labels, 1 for signal and 0 for background; got "
+            f"{np.asarray(truth).dtype} values."
+        ) from None
+    if values.shape != (n_events,):
+        raise ValueError(f"truth has shape {values.shape}; expected ({n_events},).")
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        where = np.flatnonzero(bad)
+        raise ValueError(
+            f"truth holds {where.size} values that are not 0 or 1 (first at events "
+            f"{where[:10].tolist()}: {values[where[:10]].tolist()}); an LHCO file's label is "
+            f"1 for signal and 0 for background, and load_lhco rejects anything else. Map the "
+            f"labels to 0/1 first, e.g. truth=(truth != 0) if every nonzero class is signal."
+        )
+    return values
+
+
+def write_lhco(path, events, truth=None, *, key="df", overwrite=False):
     """Write events (and truth) as an LHCO 2020 high-level feature file (pandas HDF5).
+
+    The file is written to a temporary file in the same folder and renamed onto ``path`` only
+    when complete, so an interrupted write leaves ``path`` as it was and no fragment behind.
 
     Parameters
     ----------
     path : str or path-like
-        Output ``.h5`` file; overwritten if it exists.
+        Output ``.h5`` file. Its folder must exist.
     events : event table or Bunch
     truth : array-like, optional
-        The ``label`` column (1 signal, 0 background); with a Bunch, its ``truth`` is used when
-        this is None.
+        The ``label`` column: 1 signal, 0 background; other values are refused (map them to
+        0/1 first). With a Bunch, its ``truth`` is used when this is None.
     key : str, default="df"
         HDF5 key of the DataFrame.
+    overwrite : bool, default=False
+        Write into an existing ``path``: the DataFrame at ``key`` is replaced (or added) and
+        every other key of the file is kept. Without it an existing file is refused.
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    ValueError
+        If the events or truth cannot be written (see :func:`lhco_frame`), ``key`` is not a
+        non-empty string, or ``path`` exists but is not a readable HDF5 file (it is then left
+        untouched: remove it or choose another name).
+
+    Notes
+    -----
+    Replacing a key of an existing file may leave part of the old DataFrame's space unused in
+    the file (HDF5 reuses freed space but does not always return it); ``ptrepack`` compacts a
+    file rewritten many times.
     """
+    pd = import_optional("pandas", "lhco", "write_lhco")
     import_optional("tables", "lhco", "write_lhco (writing HDF5 files)")
+    if not isinstance(key, str) or not key.strip("/"):
+        raise ValueError(f"key must be a non-empty string such as 'df'; got {key!r}.")
     if truth is None and hasattr(events, "truth"):
         truth = events.truth
     path = Path(path)
-    lhco_frame(events, truth).to_hdf(path, key=key, mode="w", format="fixed")
+    # Checked first, so that a refused call costs nothing (the frame of 1e6 events takes
+    # seconds) and the message names the keyword of this function.
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} exists; pass overwrite=True to write key {key!r} into it (its other keys "
+            f"are kept, and the old file stays until the new one is complete), or choose "
+            f"another file name."
+        )
+    frame = lhco_frame(events, truth)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if path.exists():
+            # Work on a copy, so the other keys survive and the original stays whole until the
+            # rename.
+            shutil.copyfile(path, tmp)
+            mode = "a"
+        else:
+            mode = "w"
+        try:
+            store = pd.HDFStore(tmp, mode=mode)
+        except MemoryError:
+            raise
+        except Exception as exc:  # PyTables raises several types for a file it cannot open
+            raise ValueError(
+                f"{path} exists but is not a readable HDF5 file ({type(exc).__name__}), so "
+                f"key {key!r} cannot be written into it with its other keys kept. It was left "
+                f"untouched; remove it or choose another file name."
+            ) from None
+        with store:
+            store.put(key, frame, format="fixed", track_times=False)
+    logger.info("Wrote %d events to key %r of %s.", len(frame), key, path)
     return path

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["format_median_range", "markdown_table", "write_outputs"]
+__all__ = [
+    "format_median_range",
+    "markdown_table",
+    "write_outputs",
+    "check_outputs_free",
+    "checkpoint_folder",
+]
 
 
 def format_median_range(values, fmt="{:.2f}") -> str:
@@ -53,15 +59,43 @@ def _jsonable(obj):
     return obj
 
 
-def write_outputs(out, stem, *, title, table, result, command, notes, figures):
+def _existing_outputs(out: Path, stem: str) -> list[Path]:
+    names = [out / f"{stem}.{ext}" for ext in ("md", "csv", "json")]
+    return [p for p in names if p.exists()] + sorted(out.glob(f"{stem}_*.png"))
+
+
+def check_outputs_free(out, stem, *, overwrite=False) -> None:
+    """Refuse, before a study runs, to write over the outputs of an earlier one.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` holds ``stem.md/.csv/.json`` or ``stem_*.png`` and ``overwrite`` is false.
+    """
+    if out is None or overwrite:
+        return
+    existing = _existing_outputs(Path(out), stem)
+    if existing:
+        names = ", ".join(p.name for p in existing[:4]) + (" ..." if len(existing) > 4 else "")
+        raise FileExistsError(
+            f"{out} already holds the outputs of a study ({names}); pass overwrite=True "
+            "(--force) to replace them, or choose another output folder."
+        )
+
+
+def write_outputs(out, stem, *, title, table, result, command, notes, figures, overwrite=False):
     """Write ``stem.md``, ``stem.csv``, ``stem.json`` and ``stem_<figure>.png`` into ``out``.
 
-    Returns the list of written paths.
+    Each file is written to a temporary name and renamed into place
+    (:func:`~nhtad.utils.atomic.atomic_output`); earlier outputs are refused unless
+    ``overwrite``. Returns the list of written paths.
     """
     from .. import plotting
+    from ..utils.atomic import atomic_output
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    check_outputs_free(out, stem, overwrite=overwrite)
     written = []
     seconds = result.get("seconds", float("nan"))
     md = [
@@ -77,11 +111,12 @@ def write_outputs(out, stem, *, title, table, result, command, notes, figures):
     for name in figures:
         md.append(f"![{name}]({stem}_{name}.png)")
     path = out / f"{stem}.md"
-    path.write_text("\n".join(md).rstrip() + "\n")
+    with atomic_output(path, overwrite=overwrite, mode="w") as fh:
+        fh.write("\n".join(md).rstrip() + "\n")
     written.append(path)
 
     path = out / f"{stem}.csv"
-    with path.open("w", newline="") as fh:
+    with atomic_output(path, overwrite=overwrite, mode="w") as fh:
         if table:
             writer = csv.DictWriter(fh, fieldnames=list(table[0]))
             writer.writeheader()
@@ -89,9 +124,21 @@ def write_outputs(out, stem, *, title, table, result, command, notes, figures):
     written.append(path)
 
     path = out / f"{stem}.json"
-    path.write_text(json.dumps(_jsonable(result | {"command": command}), indent=1))
+    with atomic_output(path, overwrite=overwrite, mode="w") as fh:
+        fh.write(json.dumps(_jsonable(result | {"command": command}), indent=1))
     written.append(path)
 
     for name, fig in figures.items():
-        written.append(plotting.save_figure(fig, out / f"{stem}_{name}.png"))
+        written.append(plotting.save_figure(fig, out / f"{stem}_{name}.png", overwrite=overwrite))
     return written
+
+
+def checkpoint_folder(checkpoint):
+    """The study's checkpoint folder as a Path (created), or None for no checkpoints."""
+    if checkpoint is None:
+        return None
+    folder = Path(checkpoint)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"checkpoint must be a folder; {folder} is a file.")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
