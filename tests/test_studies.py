@@ -135,3 +135,61 @@ def test_nplm_table_study_on_an_lhco_file(lhco_files, tmp_path):
     # A quarter of the data part (a third of the file's background) per toy.
     assert f"data = {round(data.n_background / 3) // 4} background events" in md
     assert "disjoint data and reference parts" in md
+
+
+def test_sacwola_study_resumes_from_its_checkpoint_to_the_same_table(tmp_path, monkeypatch):
+    from nhtad.studies import sacwola_table
+    from nhtad.studies.sacwola_table import QUICK, run_sacwola_study
+
+    cfg = replace(
+        QUICK,
+        n_background=60_000,
+        n_simulation=60_000,
+        signal_to_background=(0.01,),
+        n_realisations=3,
+        n_folds=2,
+        max_epochs=1,
+        mi_null_toys=0,
+    )
+    folder = tmp_path / "ckpt"
+    real = sacwola_table._one_realisation
+    calls = []
+
+    def interrupted_at_the_third(*args):
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(sacwola_table, "_one_realisation", interrupted_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_sacwola_study(cfg, random_state=1, verbose=0, checkpoint=folder)
+    monkeypatch.setattr(sacwola_table, "_one_realisation", real)
+    out = tmp_path / "out"
+    resumed = run_sacwola_study(cfg, random_state=1, verbose=0, checkpoint=folder, out=out)
+    fresh = run_sacwola_study(cfg, random_state=1, verbose=0)
+    assert resumed["table"] == fresh["table"]
+    assert [r["mi_lam1"] for r in resumed["rows"]] == [r["mi_lam1"] for r in fresh["rows"]]
+    # The example realisation (for the figures) came back from the checkpoint folder.
+    assert len(list(out.glob("sacwola_table_fig*.png"))) == 2
+    with pytest.raises(FileExistsError, match="already holds the outputs"):
+        run_sacwola_study(cfg, random_state=1, verbose=0, out=out)
+    with pytest.raises(ValueError, match="belongs to another run: config"):
+        run_sacwola_study(replace(cfg, max_epochs=2), random_state=1, checkpoint=folder)
+    with pytest.raises(ValueError, match="belongs to another run: random_state"):
+        run_sacwola_study(cfg, random_state=2, checkpoint=folder)
+
+
+def test_nplm_study_checkpoints_every_toy_run(tmp_path):
+    from nhtad.studies.nplm_table import QUICK, run_nplm_study
+
+    cfg = replace(QUICK, n_background=30_000, n_null=4, n_signal=2, injections=(0.05,))
+    cfg = replace(cfg, n_centers=50)
+    folder = tmp_path / "ckpt"
+    first = run_nplm_study(cfg, random_state=3, verbose=0, checkpoint=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["null.ckpt", "signal_0.ckpt"]
+    again = run_nplm_study(cfg, random_state=3, verbose=0, checkpoint=folder)
+    np.testing.assert_array_equal(again["null"], first["null"])
+    assert again["table"] == first["table"]
+    with pytest.raises(ValueError, match="belongs to another run"):
+        run_nplm_study(replace(cfg, n_centers=60), random_state=3, checkpoint=folder)

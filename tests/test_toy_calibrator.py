@@ -45,9 +45,9 @@ TEST = CutAndCountTest(mode="template", quantile=0.9)
 
 
 def _calibrator(**kwargs):
-    params = dict(n_toys=40, random_state=7, batch_size=7)
+    params = dict(generator=GaussianTemplateToys(), n_toys=40, random_state=7, batch_size=7)
     params.update(kwargs)
-    return ToyCalibrator(TEST, GaussianTemplateToys(), **params)
+    return ToyCalibrator(TEST, **params)
 
 
 def test_same_null_for_any_n_jobs_and_for_a_split_and_merged_run():
@@ -75,9 +75,9 @@ def test_same_null_for_any_n_jobs_and_for_a_split_and_merged_run():
 
 def test_runs_of_different_calibrations_do_not_merge():
     a = _calibrator().fit(toys=range(5))
-    with pytest.raises(ValueError, match="entropy differ"):
+    with pytest.raises(ValueError, match="differ in seed.entropy"):
         a.merge(_calibrator(random_state=8).fit(toys=range(5, 10)))
-    with pytest.raises(ValueError, match="test differ"):
+    with pytest.raises(ValueError, match="differ in test.quantile"):
         a.merge(
             ToyCalibrator(
                 CutAndCountTest(mode="template", quantile=0.8),
@@ -99,7 +99,7 @@ def test_save_and_load_round_trip(tmp_path):
     rest = _calibrator().fit(toys=range(20, 40))
     full = loaded.merge(rest)
     np.testing.assert_array_equal(full.null_distribution_, _calibrator().fit().null_distribution_)
-    with pytest.raises(ValueError, match="was made with the test"):
+    with pytest.raises(ValueError, match="made with another run: they differ in test.quantile"):
         ToyCalibrator.load(
             path, CutAndCountTest(mode="template", quantile=0.8), GaussianTemplateToys()
         )
@@ -247,3 +247,213 @@ def test_same_null_under_a_dask_cluster():
         with joblib.parallel_config(backend="dask"):
             on_dask = _calibrator(n_toys=12, n_jobs=2).fit()
     np.testing.assert_array_equal(on_dask.null_distribution_, reference.null_distribution_)
+
+
+# ------------------------------------------------------------------ identity, checkpoints (issue 15)
+def _hyper(thresholds):
+    return HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", thresholds)
+
+
+def test_a_one_threshold_difference_among_fifteen_is_a_different_test(tmp_path):
+    # repr elides long lists: both print alike, but their toys must not be mixed.
+    grid = list(np.round(np.linspace(0.60, 0.88, 15), 3))
+    other = list(grid)
+    other[7] = 0.755 if grid[7] != 0.755 else 0.745
+    a, b = _hyper(grid), _hyper(other)
+    a_run = ToyCalibrator(a, GaussianTemplateToys(), n_toys=6, random_state=0).fit(toys=range(3))
+    b_run = ToyCalibrator(b, GaussianTemplateToys(), n_toys=6, random_state=0).fit(toys=range(3, 6))
+    with pytest.raises(ValueError, match="differ in test.tests"):
+        a_run.merge(b_run)
+    path = a_run.save(tmp_path / "hyper.npz")
+    with pytest.raises(ValueError, match="made with another run: they differ in test.tests"):
+        ToyCalibrator.load(path, b, GaussianTemplateToys())
+    assert ToyCalibrator.load(path, _hyper(grid), GaussianTemplateToys()).toy_indices_.size == 3
+
+
+def test_merge_and_load_refuse_another_generator_or_statistic(tmp_path):
+    null = _calibrator().fit(toys=range(0, 5))
+    signal = _calibrator(generator=GaussianTemplateToys(shift=2.0, n_signal=100)).fit(
+        toys=range(5, 10)
+    )
+    with pytest.raises(ValueError, match="differ in generator.content"):
+        null.merge(signal)  # a null run merged with signal toys gave p(t=10) = 0.545
+    path = null.save(tmp_path / "null.npz")
+    with pytest.raises(ValueError, match="differ in generator.content"):
+        ToyCalibrator.load(path, TEST, GaussianTemplateToys(n_data=999))
+    with pytest.raises(ValueError, match="differ in generator.content, generator.type"):
+        ToyCalibrator.load(path, TEST, ColumnToys())
+    with pytest.raises(ValueError, match="differ in statistic"):
+        null.merge(_calibrator(statistic="log_pvalue_").fit(toys=range(5, 10)))
+    # n_jobs, verbose and random_state of the test never change a toy: not part of the identity.
+    loose = _calibrator(n_jobs=2, verbose=1).fit(toys=range(5, 10))
+    assert null.merge(loose).toy_indices_.tolist() == list(range(10))
+    mi = [
+        ToyCalibrator(
+            MutualInformationIndependenceTest(rel_uncertainty=0.05, random_state=rs),
+            GaussianTemplateToys(),
+            4,
+            random_state=0,
+        ).fit(toys=[k])
+        for k, rs in ((0, 3), (1, 4))
+    ]
+    assert mi[0].merge(mi[1]).toy_indices_.tolist() == [0, 1]
+
+
+def test_plain_function_generators_are_identified_by_code_and_closure():
+    def make(shift):
+        def generator(seed):
+            rng = np.random.default_rng(seed)
+            return rng.normal(shift, size=300), np.r_[np.ones(100), np.zeros(200)]
+
+        return generator
+
+    def run(gen, toys, **kw):
+        return ToyCalibrator(TEST, gen, n_toys=4, random_state=0, **kw).fit(toys=toys)
+
+    assert run(make(0.0), [0]).merge(run(make(0.0), [1])).toy_indices_.size == 2
+    with pytest.raises(ValueError, match="differ in generator.content"):
+        run(make(0.0), [0]).merge(run(make(0.5), [1]))
+    # A user-given name replaces the hash (and is compared instead).
+    named = run(make(0.0), [0], generator_id="gauss-v1")
+    assert named.merge(run(make(0.5), [1], generator_id="gauss-v1")).toy_indices_.size == 2
+    with pytest.raises(ValueError, match="differ in generator.id"):
+        named.merge(run(make(0.0), [1], generator_id="gauss-v2"))
+    with pytest.raises(ValueError, match="generator_id must be a non-empty string"):
+        run(make(0.0), [0], generator_id=3)
+
+
+def test_merge_keeps_signal_toys(tmp_path):
+    signal = GaussianTemplateToys(shift=2.0, n_signal=150)
+    a = _calibrator().fit(toys=range(0, 20)).fit_alternative(signal, 6, random_state=1)
+    b = _calibrator().fit(toys=range(20, 40))
+    merged = a.merge(b)
+    np.testing.assert_array_equal(merged.alternative_distribution_, a.alternative_distribution_)
+    assert merged.power(2.0).n_toys == 6
+    both = b.fit_alternative(signal, 6, random_state=1).merge(a)
+    np.testing.assert_array_equal(both.alternative_distribution_, a.alternative_distribution_)
+    with pytest.raises(ValueError, match="signal toys come from different signal runs"):
+        a.merge(_calibrator().fit(toys=[39]).fit_alternative(signal, 6, random_state=2))
+    loaded = ToyCalibrator.load(merged.save(tmp_path / "m.npz"), TEST, GaussianTemplateToys())
+    np.testing.assert_array_equal(loaded.alternative_distribution_, a.alternative_distribution_)
+    assert [s.spawn_key for s in loaded.alternative_seeds_] == [
+        s.spawn_key for s in a.alternative_seeds_
+    ]
+
+
+def test_damaged_calibration_files_are_refused_with_a_clear_error(tmp_path):
+    path = _calibrator().fit(toys=range(5)).save(tmp_path / "c.npz")
+    data = path.read_bytes()
+    cases = {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "random": np.random.default_rng(0).bytes(2000),
+    }
+    for name, content in cases.items():
+        bad = tmp_path / f"{name}.npz"
+        bad.write_bytes(content)
+        with pytest.raises(ValueError, match="not a readable ToyCalibrator file"):
+            ToyCalibrator.load(bad, TEST, GaussianTemplateToys())
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.arange(3))
+    with pytest.raises(ValueError, match="not a readable ToyCalibrator file"):
+        ToyCalibrator.load(other, TEST, GaussianTemplateToys())
+    with pytest.raises(FileNotFoundError, match="no calibration file"):
+        ToyCalibrator.load(tmp_path / "missing.npz", TEST, GaussianTemplateToys())
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_checkpoint_resumes_bit_for_bit(tmp_path, n_jobs):
+    full = _calibrator().fit()
+    path = tmp_path / "run.ckpt"
+    # A first run of some toys (as if interrupted), then the whole run on the same checkpoint.
+    _calibrator(checkpoint=path, n_jobs=n_jobs).fit(toys=range(0, 40, 3))
+    resumed = _calibrator(checkpoint=path, n_jobs=n_jobs, batch_size=4).fit()
+    assert resumed.n_resumed_ == 14
+    np.testing.assert_array_equal(resumed.null_distribution_, full.null_distribution_)
+    again = _calibrator(checkpoint=path).fit()
+    assert again.n_resumed_ == 40
+    np.testing.assert_array_equal(again.null_distribution_, full.null_distribution_)
+    # Another test, generator, statistic or seed on this checkpoint is refused.
+    for bad, name in (
+        (dict(random_state=8), "seed.entropy"),
+        (dict(generator=GaussianTemplateToys(shift=1.0)), "generator.content"),
+        (dict(statistic="log_pvalue_"), "statistic"),
+    ):
+        with pytest.raises(ValueError, match=f"belongs to another run: {name}"):
+            _calibrator(checkpoint=path, **bad).fit()
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        _calibrator(checkpoint=tmp_path / "x.ckpt", random_state=None).fit()
+
+
+def test_checkpoint_with_an_append_cut_short_reruns_only_those_toys(tmp_path, caplog):
+    path = tmp_path / "run.ckpt"
+    _calibrator(checkpoint=path).fit(toys=range(20))
+    lines = path.read_bytes().split(b"\n")
+    assert len(lines) == 1 + 3 + 1  # header, batches of 7, 7, 6, trailing newline
+    path.write_bytes(b"\n".join(lines[:3]) + b"\n" + lines[3][:25])  # last append cut short
+    with caplog.at_level("WARNING"):
+        resumed = _calibrator(checkpoint=path).fit()
+    assert "cut short" in caplog.text
+    assert resumed.n_resumed_ == 14
+    np.testing.assert_array_equal(
+        resumed.null_distribution_, _calibrator().fit().null_distribution_
+    )
+    # Damage before the last line is not an interrupted append: refused.
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"[", b"{", 1)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match="line 2 of the checkpoint .* is damaged"):
+        _calibrator(checkpoint=path).fit()
+    not_a_checkpoint = tmp_path / "notes.txt"
+    not_a_checkpoint.write_text("my notes\n")
+    with pytest.raises(ValueError, match="is not an nhtad checkpoint"):
+        _calibrator(checkpoint=not_a_checkpoint).fit()
+
+
+class InterruptingToys(GaussianTemplateToys):
+    """Raises KeyboardInterrupt (a Ctrl-C) when it reaches toy ``at`` of the run."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def __call__(self, random_state):
+        if random_state.spawn_key[-2] == self.at:
+            raise KeyboardInterrupt
+        return super().__call__(random_state)
+
+
+def test_ctrl_c_keeps_the_finished_toys_and_says_how_to_resume(tmp_path, caplog):
+    path = tmp_path / "run.ckpt"
+    cal = ToyCalibrator(
+        TEST, InterruptingToys(at=17), n_toys=40, random_state=7, batch_size=7, checkpoint=path
+    )
+    with pytest.raises(KeyboardInterrupt) as info:
+        cal.fit()
+    note = " ".join(getattr(info.value, "__notes__", [])) or caplog.text  # Python 3.10: logged
+    assert "interrupted after 14 of 40 toys" in note
+    assert "call fit() again with the same checkpoint" in note
+    assert cal.toy_indices_.tolist() == list(range(14))
+    full = _calibrator().fit()
+    np.testing.assert_array_equal(cal.null_distribution_, full.null_distribution_[:14])
+    # The generator fixed (same identity: generator_id), the rerun reuses the 14.
+    resumed = ToyCalibrator(
+        TEST,
+        GaussianTemplateToys(),
+        n_toys=40,
+        random_state=7,
+        checkpoint=tmp_path / "named.ckpt",
+        generator_id="gauss",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        resumed.set_params(generator=InterruptingToys(at=30)).fit()
+    resumed.set_params(generator=GaussianTemplateToys()).fit()
+    assert resumed.n_resumed_ == 30
+    np.testing.assert_array_equal(resumed.null_distribution_, full.null_distribution_)
+    # Without a checkpoint the finished toys stay on the object.
+    caplog.clear()
+    bare = _calibrator(generator=InterruptingToys(at=10))
+    with pytest.raises(KeyboardInterrupt) as info:
+        bare.fit()
+    note = " ".join(getattr(info.value, "__notes__", [])) or caplog.text
+    assert "kept in null_distribution_" in note and bare.toy_indices_.size == 7

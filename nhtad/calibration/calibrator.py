@@ -27,6 +27,8 @@ import json
 import logging
 import math
 import numbers
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..stats.pvalues import log_pvalue_to_significance
 from ..utils.atomic import atomic_output
+from ..utils.checkpoint import Checkpoint, identity_differences
+from ..utils.fingerprint import FingerprintError, fingerprint, param_fingerprints
+from ..utils.interrupt import sigterm_as_exit
 from ..utils.progress import progress
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
@@ -46,7 +51,8 @@ __all__ = ["ToyCalibrator", "ToyFailedError"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_UNIDENTIFIED = "unidentified"
 
 
 class ToyFailedError(RuntimeError):
@@ -66,7 +72,8 @@ def _run_batch(test, generator, root, indices, statistic):
                 f"run_one_toy(test, generator, toy_seed(SeedSequence(random_state), {i})) to "
                 "debug; a generator must return finite arrays the test accepts."
             ) from err
-    return out
+    # The indices travel with the values: batches come back in the order they finish.
+    return indices, out
 
 
 def _as_index_array(toys, n_toys: int) -> np.ndarray:
@@ -88,6 +95,87 @@ def _as_index_array(toys, n_toys: int) -> np.ndarray:
     if np.unique(idx).size != idx.size:
         raise ValueError("toy indices must not repeat.")
     return idx.astype(np.int64)
+
+
+def _type_name(obj) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _generator_identity(generator, generator_id):
+    """What identifies a generator: the user's ``generator_id``, else its type and content."""
+    if generator_id is not None:
+        if not isinstance(generator_id, str) or not generator_id:
+            raise ValueError(
+                f"generator_id must be a non-empty string naming the generator; got "
+                f"{generator_id!r}."
+            )
+        return {"id": generator_id}
+    try:
+        content = fingerprint(generator, where="the generator")
+    except FingerprintError as err:
+        content = f"{_UNIDENTIFIED}: {err}"
+    return {"type": _type_name(generator), "content": content}
+
+
+def _test_identity(test):
+    try:
+        return param_fingerprints(test)
+    except FingerprintError as err:
+        return {"<type>": _type_name(test), "<content>": f"{_UNIDENTIFIED}: {err}"}
+
+
+def _seed_identity(root: np.random.SeedSequence) -> dict:
+    return {"entropy": str(root.entropy), "spawn_key": [int(k) for k in root.spawn_key]}
+
+
+def _unidentified(identity: dict) -> str | None:
+    for value in identity.values():
+        if isinstance(value, dict):
+            found = _unidentified(value)
+            if found:
+                return found
+        elif isinstance(value, str) and value.startswith(_UNIDENTIFIED):
+            return value
+    return None
+
+
+def _require_identified(identity: dict, action: str):
+    reason = _unidentified(identity)
+    if reason:
+        raise ValueError(
+            f"cannot {action}: the run's identity is unknown ({reason}). Pass "
+            "generator_id='a name you change whenever the generator changes', or give the "
+            "generator and test parameters that can be hashed (arrays, numbers, estimators)."
+        )
+
+
+def _refuse_different(mine: dict, theirs: dict, what: str):
+    differ = identity_differences(theirs, mine)
+    if differ:
+        names = ", ".join(d.replace("test.<type>", "test type") for d in differ[:8])
+        more = f" and {len(differ) - 8} more" if len(differ) > 8 else ""
+        raise ValueError(
+            f"{what}: they differ in {names}{more}. Toys of different tests, generators, "
+            "statistics or root seeds must not be mixed; use the settings that made them."
+        )
+
+
+def _union(idx_a, val_a, idx_b, val_b, what):
+    """Toys of two runs, sorted by index, each once; a shared toy must agree bit for bit."""
+    idx = np.concatenate([idx_a, idx_b])
+    values = np.concatenate([val_a, val_b])
+    order = np.argsort(idx, kind="stable")
+    idx, values = idx[order], values[order]
+    dup = np.flatnonzero(np.diff(idx) == 0)
+    if dup.size and not np.array_equal(values[dup], values[dup + 1]):
+        raise ValueError(
+            f"the two runs share {what} with different statistics; they were not made by the "
+            "same test and generator."
+        )
+    keep = np.ones(idx.size, bool)
+    keep[dup + 1] = False
+    return idx[keep], values[keep]
 
 
 class ToyCalibrator(BaseEstimator):
@@ -118,6 +206,17 @@ class ToyCalibrator(BaseEstimator):
         Toys per joblib task (amortises dispatch; never changes the result).
     random_state : None, int or SeedSequence
         Root of the toy seeds. Give an int to split a run and merge the parts.
+    checkpoint : str, Path or None, default=None
+        File to which finished toys are appended as they finish (JSON lines, fsync'ed; see
+        :mod:`nhtad.utils.checkpoint`). A later :meth:`fit` with the same checkpoint reuses
+        them and runs only the rest, with a null distribution bit for bit that of an
+        uninterrupted run; a checkpoint of another test, generator, statistic or root seed is
+        refused. Needs a reproducible ``random_state`` (an int or a SeedSequence).
+    generator_id : str or None, default=None
+        Name that identifies the generator in merges, saved files and checkpoints, in place of
+        the hash of its content (type, attributes, or a function's code, defaults and
+        closure). Give one when the generator's content cannot be hashed, or to accept an
+        edit that does not change its toys; change it whenever the toys change.
     verbose : int, default=0
         Progress bar over batches when > 0.
 
@@ -127,13 +226,28 @@ class ToyCalibrator(BaseEstimator):
         Statistic of each toy run, ordered by toy index.
     toy_indices_ : ndarray of shape (n_run,)
         Which toys of the full run these are.
+    n_resumed_ : int
+        How many of them were read from ``checkpoint`` instead of being run.
+    identity_ : dict
+        Hashes of the test's parameters (deep, without ``random_state``, ``n_jobs`` and
+        ``verbose``, which never change a toy), of the generator, the statistic and the root
+        seed: what :meth:`merge`, :meth:`load` and a checkpoint compare.
     seeds_ : list of numpy.random.SeedSequence
         Toy ``i``'s seed; ``run_one_toy(test, generator, seeds_[k])`` reproduces row ``k``.
     entropy_ : int
         Entropy of the root seed (with ``spawn_key_``), which identifies the run for merging.
     spawn_key_ : tuple
     alternative_distribution_ : ndarray
-        Set by :meth:`fit_alternative`: the statistic on signal toys.
+        Set by :meth:`fit_alternative`: the statistic on signal toys, with
+        ``alternative_toy_indices_``, ``alternative_seeds_`` and ``alternative_identity_``.
+
+    Notes
+    -----
+    A Ctrl-C or SIGTERM during :meth:`fit` keeps what finished: the finished toys are in the
+    checkpoint when there is one, and are set as ``null_distribution_`` / ``toy_indices_``
+    either way (then :meth:`save` them, run the rest with ``fit(toys=...)`` and
+    :meth:`merge`); joblib's workers are stopped. SIGTERM raises ``SystemExit(143)`` during
+    the run when the program has no SIGTERM handler of its own.
 
     Examples
     --------
@@ -159,6 +273,8 @@ class ToyCalibrator(BaseEstimator):
         n_jobs=None,
         batch_size=10,
         random_state=None,
+        checkpoint=None,
+        generator_id=None,
         verbose=0,
     ):
         self.test = test
@@ -168,6 +284,8 @@ class ToyCalibrator(BaseEstimator):
         self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.random_state = random_state
+        self.checkpoint = checkpoint
+        self.generator_id = generator_id
         self.verbose = verbose
 
     # ------------------------------------------------------------------------------- running
@@ -179,33 +297,118 @@ class ToyCalibrator(BaseEstimator):
             )
         return as_seed_sequence(self.random_state)
 
-    def _run(self, generator, indices, root, desc):
-        if not callable(generator):
-            raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
+    def _make_identity(self, generator, root, generator_id) -> dict:
         if not isinstance(self.statistic, str):
             raise ValueError(f"statistic must be an attribute name; got {self.statistic!r}.")
-        batch = check_positive_int(self.batch_size, "batch_size")
-        batches = [indices[k : k + batch] for k in range(0, indices.size, batch)]
-        tasks = (
-            delayed(_run_batch)(self.test, generator, root, b, self.statistic) for b in batches
-        )
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
-        values = [
-            v
-            for part in progress(results, total=len(batches), verbose=self.verbose, desc=desc)
-            for v in part
-        ]
-        stats = np.stack(values).astype(np.float64)
-        if not np.all(np.isfinite(stats)):
-            bad = indices[~np.isfinite(stats.reshape(len(indices), -1)).all(1)]
-            raise ToyFailedError(
-                f"toys {bad[:10].tolist()} gave a non-finite statistic; a calibration with "
-                "them would be wrong. Check the generator's output and the test on those seeds."
+        return {
+            "test": _test_identity(self.test),
+            "generator": _generator_identity(generator, generator_id),
+            "statistic": self.statistic,
+            "seed": _seed_identity(root),
+        }
+
+    @staticmethod
+    def _open_checkpoint(path, identity, random_state):
+        if path is None:
+            return None, {}
+        if random_state is None:
+            raise ValueError(
+                "a checkpoint needs a reproducible random_state (an int or a SeedSequence): with "
+                "None every fit draws new seeds and no finished toy could be reused."
             )
-        return stats
+        _require_identified(identity, "use a checkpoint")
+        ckpt = Checkpoint(path, identity, what="toys")
+        done = {int(i): np.asarray(v, dtype=np.float64) for i, v in ckpt.load().items()}
+        return ckpt, done
+
+    def _run(self, generator, indices, root, desc, *, checkpoint=None, on_interrupt=None):
+        """Statistics of the toys ``indices`` (ordered like them) and how many were resumed."""
+        if not callable(generator):
+            raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
+        batch = check_positive_int(self.batch_size, "batch_size")
+        ckpt, done = checkpoint if checkpoint is not None else (None, {})
+        finished = {int(i): done[int(i)] for i in indices if int(i) in done}
+        n_resumed = len(finished)
+        todo = np.array([i for i in indices if int(i) not in finished], dtype=np.int64)
+        if n_resumed:
+            logger.info("resumed %d of %d toys from %s", n_resumed, indices.size, ckpt.path)
+        batches = [todo[k : k + batch] for k in range(0, todo.size, batch)]
+        results = None
+        try:
+            with sigterm_as_exit():
+                if batches:
+                    tasks = (
+                        delayed(_run_batch)(self.test, generator, root, b, self.statistic)
+                        for b in batches
+                    )
+                    results = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(tasks)
+                    for idx, values in progress(
+                        results, total=len(batches), verbose=self.verbose, desc=desc
+                    ):
+                        self._check_finite(idx, values)
+                        if ckpt is not None:
+                            ckpt.append((i, v.tolist()) for i, v in zip(idx, values, strict=True))
+                        finished.update(zip(idx.tolist(), values, strict=True))
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if results is not None:
+                # Closing the generator makes joblib stop (and kill) its workers now.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    results.close()
+            self._report_interrupt(exc, len(finished), indices.size, ckpt)
+            if on_interrupt is not None and finished:
+                on_interrupt(finished)
+            raise
+        stats = np.stack([finished[int(i)] for i in indices]).astype(np.float64)
+        return stats, n_resumed
+
+    @staticmethod
+    def _check_finite(idx, values):
+        bad = [int(i) for i, v in zip(idx, values, strict=True) if not np.all(np.isfinite(v))]
+        if bad:
+            raise ToyFailedError(
+                f"toys {bad[:10]} gave a non-finite statistic; a calibration with them would "
+                "be wrong. Check the generator's output and the test on those seeds."
+            )
+
+    @staticmethod
+    def _report_interrupt(exc, n_done, n_total, ckpt):
+        if ckpt is not None:
+            how = (
+                f"they are in the checkpoint {ckpt.path}: call fit() again with the same "
+                "checkpoint to run the other toys only"
+            )
+        else:
+            how = (
+                "they are kept in null_distribution_ (toy_indices_ says which): save() them, "
+                "run the rest with fit(toys=...) and merge(), or pass checkpoint= to resume "
+                "automatically next time"
+            )
+        message = f"interrupted after {n_done} of {n_total} toys; {how}."
+        if hasattr(exc, "add_note"):
+            # On the exception, so a traceback shows it and the CLI can print it in one line.
+            exc.add_note(message)
+            logger.info(message)
+        else:  # Python 3.10
+            logger.warning(message)
+
+    def _keep(self, finished, root, identity, n_resumed):
+        idx = np.array(sorted(finished), dtype=np.int64)
+        self.null_distribution_ = np.stack([finished[int(i)] for i in idx]).astype(np.float64)
+        self._set_run(idx, root, identity, n_resumed)
+
+    def _set_run(self, indices, root, identity, n_resumed):
+        self.toy_indices_ = indices
+        self.n_resumed_ = int(n_resumed)
+        self.identity_ = identity
+        self.entropy_ = root.entropy
+        self.spawn_key_ = tuple(root.spawn_key)
+        self.seeds_ = [toy_seed(root, int(i)) for i in indices]
 
     def fit(self, toys=None):
         """Run the null toys (all ``n_toys``, or the part ``toys`` of them).
+
+        Toys already in ``checkpoint`` are read back instead of run.
 
         Parameters
         ----------
@@ -219,15 +422,28 @@ class ToyCalibrator(BaseEstimator):
         n_toys = check_positive_int(self.n_toys, "n_toys")
         root = self._root()
         indices = _as_index_array(toys, n_toys)
-        self.null_distribution_ = self._run(self.generator, indices, root, "null toys")
-        self.toy_indices_ = indices
-        self.entropy_ = root.entropy
-        self.spawn_key_ = tuple(root.spawn_key)
-        self.seeds_ = [toy_seed(root, int(i)) for i in indices]
+        identity = self._make_identity(self.generator, root, self.generator_id)
+        checkpoint = self._open_checkpoint(self.checkpoint, identity, self.random_state)
+
+        def keep(finished):
+            self._keep(finished, root, identity, 0)
+
+        stats, n_resumed = self._run(
+            self.generator,
+            indices,
+            root,
+            "null toys",
+            checkpoint=checkpoint,
+            on_interrupt=keep,
+        )
+        self.null_distribution_ = stats
+        self._set_run(indices, root, identity, n_resumed)
         logger.info("ran %d null toys (indices %d..%d)", indices.size, indices[0], indices[-1])
         return self
 
-    def fit_alternative(self, generator, n_toys=None, *, random_state=None):
+    def fit_alternative(
+        self, generator, n_toys=None, *, random_state=None, checkpoint=None, generator_id=None
+    ):
         """Run signal toys with the same test; sets ``alternative_distribution_``.
 
         Parameters
@@ -238,6 +454,10 @@ class ToyCalibrator(BaseEstimator):
             Defaults to the number of null toys run.
         random_state : None, int or SeedSequence
             Root of the signal toys' seeds; it must differ from the null run's.
+        checkpoint : str, Path or None
+            Checkpoint of the signal toys (a file other than the null run's).
+        generator_id : str or None
+            Name of the signal generator (see the class parameter).
         """
         check_is_fitted(self, "null_distribution_")
         n = check_positive_int(
@@ -248,8 +468,11 @@ class ToyCalibrator(BaseEstimator):
             raise ValueError(
                 "the signal toys would reuse the null toys' seeds: pass a different random_state."
             )
-        self.alternative_distribution_ = self._run(generator, np.arange(n), root, "signal toys")
-        self.alternative_seeds_ = [toy_seed(root, i) for i in range(n)]
+        identity = self._make_identity(generator, root, generator_id)
+        opened = self._open_checkpoint(checkpoint, identity, random_state)
+        indices = np.arange(n)
+        values, _ = self._run(generator, indices, root, "signal toys", checkpoint=opened)
+        self._set_alternative(values, indices, identity)
         return self
 
     # ------------------------------------------------------------------------------ p-values
@@ -311,49 +534,69 @@ class ToyCalibrator(BaseEstimator):
         )
 
     # ----------------------------------------------------------------------- merge, save, load
-    def _identity(self):
-        return {
-            "entropy": str(self.entropy_),
-            "spawn_key": list(self.spawn_key_),
-            "n_toys": int(self.n_toys),
-            "statistic": self.statistic,
-            "test": repr(self.test),
-        }
-
     def merge(self, other: ToyCalibrator) -> ToyCalibrator:
         """Union of two partial runs of the same calibration, as one run of their toys.
 
-        Both must come from the same root seed, ``n_toys``, statistic and test (compared by
-        ``repr``). A toy present in both must have the same statistic in both.
+        Both must have the same :attr:`identity_` (test parameters, generator, statistic and
+        root seed, compared by content hash); a toy present in both must have the same
+        statistic in both. Signal toys (``alternative_distribution_``) are kept: from either
+        run, or joined when both have them from the same signal generator and seed.
+        ``n_toys`` of the result is the larger of the two.
         """
         check_is_fitted(self, "null_distribution_")
         check_is_fitted(other, "null_distribution_")
-        mine, theirs = self._identity(), other._identity()
-        differ = [key for key in mine if mine[key] != theirs[key]]
-        if differ:
-            raise ValueError(
-                f"these runs are not parts of the same calibration: {', '.join(differ)} differ. "
-                "Split runs need the same test, n_toys, statistic and an int random_state."
-            )
-        idx = np.concatenate([self.toy_indices_, other.toy_indices_])
-        values = np.concatenate([self.null_distribution_, other.null_distribution_])
-        order = np.argsort(idx, kind="stable")
-        idx, values = idx[order], values[order]
-        dup = np.flatnonzero(np.diff(idx) == 0)
-        if dup.size and not np.array_equal(values[dup], values[dup + 1], equal_nan=False):
-            raise ValueError(
-                "the two runs share toys with different statistics; they were not made by the "
-                "same test and generator."
-            )
-        keep = np.ones(idx.size, bool)
-        keep[dup + 1] = False
+        mine, theirs = self._identity_of(self), self._identity_of(other)
+        _require_identified(mine, "merge these runs")
+        _require_identified(theirs, "merge these runs")
+        _refuse_different(mine, theirs, "these runs are not parts of the same calibration")
         merged = self._empty_like()
-        merged.null_distribution_ = values[keep]
-        merged.toy_indices_ = idx[keep]
-        merged.entropy_, merged.spawn_key_ = self.entropy_, self.spawn_key_
+        merged.n_toys = max(int(self.n_toys), int(other.n_toys))
+        idx, values = _union(
+            self.toy_indices_,
+            self.null_distribution_,
+            other.toy_indices_,
+            other.null_distribution_,
+            "toys",
+        )
+        merged.null_distribution_ = values
         root = np.random.SeedSequence(self.entropy_, spawn_key=self.spawn_key_)
-        merged.seeds_ = [toy_seed(root, int(i)) for i in merged.toy_indices_]
+        merged._set_run(idx, root, mine, 0)
+        alternatives = [c for c in (self, other) if hasattr(c, "alternative_distribution_")]
+        if len(alternatives) == 2:
+            a, b = alternatives
+            _refuse_different(
+                a.alternative_identity_,
+                b.alternative_identity_,
+                "the two runs' signal toys come from different signal runs",
+            )
+            alt_idx, alt = _union(
+                a.alternative_toy_indices_,
+                a.alternative_distribution_,
+                b.alternative_toy_indices_,
+                b.alternative_distribution_,
+                "signal toys",
+            )
+            merged._set_alternative(alt, alt_idx, a.alternative_identity_)
+        elif alternatives:
+            a = alternatives[0]
+            merged._set_alternative(
+                a.alternative_distribution_, a.alternative_toy_indices_, a.alternative_identity_
+            )
         return merged
+
+    @staticmethod
+    def _identity_of(cal) -> dict:
+        if not hasattr(cal, "identity_"):
+            raise ValueError(f"{cal!r} has no identity_; it was not fitted by this nhtad.")
+        return cal.identity_
+
+    def _set_alternative(self, values, indices, identity):
+        self.alternative_distribution_ = values
+        self.alternative_toy_indices_ = np.asarray(indices, dtype=np.int64)
+        self.alternative_identity_ = identity
+        seed = identity["seed"]
+        root = np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"]))
+        self.alternative_seeds_ = [toy_seed(root, int(i)) for i in self.alternative_toy_indices_]
 
     def _empty_like(self) -> ToyCalibrator:
         return type(self)(**self.get_params(deep=False))
@@ -363,51 +606,115 @@ class ToyCalibrator(BaseEstimator):
 
         The file is written to a temporary name and renamed into place when complete, so an
         interrupted save leaves any earlier file untouched; an existing ``path`` is refused
-        unless ``overwrite=True``.
+        unless ``overwrite=True``. Signal toys are saved with their identity.
         """
         check_is_fitted(self, "null_distribution_")
+        _require_identified(self._identity_of(self), "save this run")
         path = Path(path)
-        meta = self._identity() | {"format": _FORMAT_VERSION}
+        meta = {
+            "format": _FORMAT_VERSION,
+            "identity": self.identity_,
+            "n_toys": int(self.n_toys),
+        }
         rs = self.random_state
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
             meta["random_state"] = int(rs)
         arrays = {
             "null_distribution": self.null_distribution_,
             "toy_indices": self.toy_indices_,
-            "meta": np.array(json.dumps(meta)),
         }
         if hasattr(self, "alternative_distribution_"):
             arrays["alternative_distribution"] = self.alternative_distribution_
+            arrays["alternative_toy_indices"] = self.alternative_toy_indices_
+            meta["alternative_identity"] = self.alternative_identity_
+        arrays["meta"] = np.array(json.dumps(meta))
         with atomic_output(path, overwrite=overwrite) as fh:
             np.savez(fh, **arrays)
         return path
 
     @classmethod
     def load(cls, path, test, generator, **params) -> ToyCalibrator:
-        """Read a run written by :meth:`save`; ``test`` must have the saved ``repr``."""
-        with np.load(Path(path), allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            null, idx = z["null_distribution"], z["toy_indices"]
-            alt = z["alternative_distribution"] if "alternative_distribution" in z else None
-        if meta.get("format") != _FORMAT_VERSION:
-            raise ValueError(f"{path} is not a ToyCalibrator file of format {_FORMAT_VERSION}.")
-        if repr(test) != meta["test"]:
-            raise ValueError(
-                f"{path} was made with the test {meta['test']}, not {test!r}; pass the same test."
-            )
-        root = np.random.SeedSequence(int(meta["entropy"]), spawn_key=tuple(meta["spawn_key"]))
+        """Read a run written by :meth:`save`, checking that it was made by this test and generator.
+
+        Parameters
+        ----------
+        path : str or Path
+        test, generator
+            The test and the generator that made the run: their content must hash as the
+            saved identity (pass ``generator_id=`` in ``params`` if the run was made with one).
+        **params
+            Other :class:`ToyCalibrator` parameters (``n_jobs``, ``checkpoint``...).
+
+        Raises
+        ------
+        ValueError
+            If the file is not a readable calibration (damaged, truncated, of another format),
+            or was made by another test, generator or statistic.
+        """
+        path = Path(path)
+        meta, null, idx, alt, alt_idx = _read_calibration(path)
+        seed = meta["identity"]["seed"]
+        root = np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"]))
         random_state = meta.get("random_state", root)
         cal = cls(
             test,
             generator,
             meta["n_toys"],
-            statistic=meta["statistic"],
+            statistic=meta["identity"]["statistic"],
             random_state=random_state,
             **params,
         )
-        cal.null_distribution_, cal.toy_indices_ = null, idx
-        cal.entropy_, cal.spawn_key_ = root.entropy, tuple(root.spawn_key)
-        cal.seeds_ = [toy_seed(root, int(i)) for i in idx]
+        identity = cal._make_identity(generator, root, cal.generator_id)
+        _require_identified(identity, f"check that {path} belongs to this test and generator")
+        _refuse_different(identity, meta["identity"], f"{path} was made with another run")
+        cal.null_distribution_ = null
+        cal._set_run(idx, root, identity, 0)
         if alt is not None:
-            cal.alternative_distribution_ = alt
+            cal._set_alternative(alt, alt_idx, meta["alternative_identity"])
         return cal
+
+
+def _read_calibration(path: Path):
+    """Contents of a saved calibration, or a ValueError saying why it cannot be read."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no calibration file at {path}.")
+    damaged = (
+        f"{path} is not a readable ToyCalibrator file (damaged or truncated, e.g. by a copy "
+        "cut short, or not a calibration at all); use another copy, or rerun the toys (with "
+        "checkpoint= a rerun reuses what a checkpoint holds)."
+    )
+    try:
+        # Our own handle: np.load leaves its file open when the zip is damaged.
+        with path.open("rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            meta = json.loads(str(z["meta"]))
+            null, idx = z["null_distribution"], z["toy_indices"]
+            alt = z["alternative_distribution"] if "alternative_distribution" in z else None
+            alt_idx = z["alternative_toy_indices"] if "alternative_toy_indices" in z else None
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError) as err:
+        raise ValueError(f"{damaged} ({type(err).__name__}: {err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_VERSION:
+        version = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(
+            f"{path} is a ToyCalibrator file of format {version}, not {_FORMAT_VERSION}: "
+            "format 1 identified the test by its repr, which cannot tell tests apart "
+            "reliably, so its toys cannot be checked against a test; rerun them."
+        )
+    try:
+        identity = meta["identity"]
+        ok = (
+            isinstance(identity["seed"]["entropy"], str)
+            and isinstance(identity["statistic"], str)
+            and isinstance(meta["n_toys"], int)
+            and null.shape[:1] == idx.shape
+            and np.issubdtype(idx.dtype, np.integer)
+            and (alt is None or (alt_idx is not None and alt.shape[:1] == alt_idx.shape))
+            and (alt is None or "alternative_identity" in meta)
+        )
+    except (KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise ValueError(damaged)
+    return meta, null, idx, alt, alt_idx

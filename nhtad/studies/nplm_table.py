@@ -30,7 +30,8 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
 
-from ._tables import format_median_range, write_outputs
+from ._tables import check_outputs_free, format_median_range, write_outputs
+from ._tables import checkpoint_folder as _checkpoint_folder
 
 __all__ = ["NPLMStudyConfig", "Seed004ToyStatistics", "run_nplm_study", "QUICK", "FULL"]
 
@@ -235,7 +236,16 @@ def _file_sources(cfg, data, random_state):
 
 
 def run_nplm_study(
-    cfg=QUICK, *, random_state=0, n_jobs=None, out=None, verbose=1, command="", data=None
+    cfg=QUICK,
+    *,
+    random_state=0,
+    n_jobs=None,
+    out=None,
+    verbose=1,
+    command="",
+    data=None,
+    checkpoint=None,
+    overwrite=False,
 ):
     """Run the study; write ``nplm_table.md/.csv/.json`` and the power figure into ``out``.
 
@@ -258,6 +268,12 @@ def run_nplm_study(
         split once into disjoint data and reference parts (sizes 1 : ``reference_ratio``), so
         the reference stays independent of the data; ``cfg.n_background = None`` draws a
         quarter of the data part per toy.
+    checkpoint : str or Path or None
+        Folder of the toys' checkpoints (``null.ckpt``, ``signal_<k>.ckpt``; see
+        :class:`~nhtad.calibration.ToyCalibrator`): a rerun with the same folder and settings
+        reuses every finished toy and gives the same table.
+    overwrite : bool, default=False
+        Replace the outputs of an earlier study in ``out`` (refused before any toy runs).
 
     Returns
     -------
@@ -267,6 +283,8 @@ def run_nplm_study(
     from ..calibration import LHCOToys, ToyCalibrator, power_at_significance
     from ..datasets import SignalRegion
 
+    check_outputs_free(out, "nplm_table", overwrite=overwrite)
+    checkpoints = _checkpoint_folder(checkpoint)
     region = SignalRegion()
     start = time.perf_counter()
     if data is None:
@@ -304,6 +322,7 @@ def run_nplm_study(
         n_toys=cfg.n_null,
         n_jobs=n_jobs,
         random_state=random_state,
+        checkpoint=None if checkpoints is None else checkpoints / "null.ckpt",
         verbose=verbose,
     ).fit()
     null = cal.null_distribution_
@@ -315,6 +334,7 @@ def run_nplm_study(
             n_toys=cfg.n_signal,
             n_jobs=n_jobs,
             random_state=np.random.SeedSequence([random_state, 1000 + j]),
+            checkpoint=None if checkpoints is None else checkpoints / f"signal_{j}.ckpt",
             verbose=verbose,
         ).fit()
         signal[inj] = run.null_distribution_
@@ -360,6 +380,7 @@ def run_nplm_study(
             command=command,
             notes=_notes(cfg, factor, data, n_background),
             figures=figures,
+            overwrite=overwrite,
         )
     return result
 

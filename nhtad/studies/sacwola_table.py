@@ -22,8 +22,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..utils.atomic import atomic_output
+from ..utils.checkpoint import Checkpoint
+from ..utils.fingerprint import fingerprint
 from ..utils.progress import progress
-from ._tables import format_median_range, write_outputs
+from ._tables import check_outputs_free, checkpoint_folder, format_median_range, write_outputs
 
 __all__ = ["SACWoLaStudyConfig", "run_sacwola_study", "QUICK", "FULL"]
 
@@ -225,6 +228,8 @@ def run_sacwola_study(
     command="",
     data=None,
     simulation=None,
+    checkpoint=None,
+    overwrite=False,
 ):
     """Run the study; write ``sacwola_table.md/.csv/.json`` and figures into ``out``.
 
@@ -247,6 +252,13 @@ def run_sacwola_study(
         Bunch with ``events`` and ``truth``, e.g. an :class:`~nhtad.datasets.EventPool` of an
         LHCO file (``cfg.n_background = None`` then takes the whole file). ``None``: the
         embedded generator (its data-like and its mismodelled-simulation modes).
+    checkpoint : str or Path or None
+        Folder where each finished realisation is appended (``realisations.ckpt``, with the
+        example realisation's arrays for the figures in ``example.npz``): a rerun with the
+        same folder and settings reuses them and gives the same table. A folder made with
+        other settings, data or simulation is refused.
+    overwrite : bool, default=False
+        Replace the outputs of an earlier study in ``out`` (refused before anything runs).
 
     Returns
     -------
@@ -260,15 +272,31 @@ def run_sacwola_study(
         _generator(False) if data is None else data,
         _generator(True) if simulation is None else simulation,
     )
+    check_outputs_free(out, "sacwola_table", overwrite=overwrite)
+    folder = checkpoint_folder(checkpoint)
+    ckpt, done = _open_checkpoint(folder, cfg, random_state, region, sources)
     start = time.perf_counter()
     jobs = [(sb, k) for sb in cfg.signal_to_background for k in range(cfg.n_realisations)]
-    rows = []
-    for sb, k in progress(jobs, total=len(jobs), verbose=verbose, desc="Table I"):
-        rows.append(_one_realisation(cfg, sb, k, random_state, region, n_jobs, sources))
+    rows, example = [], None
+    for j, (sb, k) in enumerate(progress(jobs, total=len(jobs), verbose=verbose, desc="Table I")):
+        if j in done:
+            rows.append(done[j])
+            continue
+        row = _one_realisation(cfg, sb, k, random_state, region, n_jobs, sources)
+        if "_example" in row:
+            example = row.pop("_example")
+            if folder is not None:
+                with atomic_output(folder / "example.npz", overwrite=True) as fh:
+                    np.savez(fh, **example)
+        if ckpt is not None:
+            ckpt.append([(j, _plain(row))])
+        rows.append(row)
         logger.info("S/B %g realisation %d done", sb, k)
-    example = next((r.pop("_example") for r in rows if "_example" in r), None)
-    for r in rows:
-        r.pop("_example", None)
+    if done:
+        logger.info("resumed %d of %d realisations from %s", len(done), len(jobs), ckpt.path)
+        if example is None and (folder / "example.npz").exists():
+            with np.load(folder / "example.npz", allow_pickle=False) as z:
+                example = {key: z[key] for key in z.files}
     table = summarise(rows, cfg)
     seconds = time.perf_counter() - start
     result = {"rows": rows, "table": table, "seconds": seconds, "config": asdict(cfg)}
@@ -283,8 +311,40 @@ def run_sacwola_study(
             command=command,
             notes=_notes(cfg, data, simulation),
             figures=figures,
+            overwrite=overwrite,
         )
     return result
+
+
+def _plain(obj):
+    """A row as JSON holds it exactly: numpy scalars as Python numbers, NaN kept."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _open_checkpoint(folder, cfg, random_state, region, sources):
+    if folder is None:
+        return None, {}
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise ValueError(
+            f"a checkpoint needs an int random_state, got {random_state!r}: the realisations "
+            "of a rerun must be the same ones."
+        )
+    identity = {
+        "study": "sacwola_table",
+        "config": fingerprint(asdict(cfg)),
+        "random_state": int(random_state),
+        "region": fingerprint(region),
+        "data": fingerprint(sources[0], where="the data source"),
+        "simulation": fingerprint(sources[1], where="the simulation source"),
+    }
+    ckpt = Checkpoint(folder / "realisations.ckpt", identity, what="realisations")
+    return ckpt, {int(j): row for j, row in ckpt.load().items()}
 
 
 def _notes(cfg, data=None, simulation=None):
