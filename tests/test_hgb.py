@@ -49,7 +49,10 @@ def test_sample_weight_and_class_weight_reach_the_members(blobs):
     np.testing.assert_allclose(weighted.estimators_[0].predict_proba(X), single.predict_proba(X))
     balanced = HGBEnsembleClassifier(class_weight="balanced", **kw).fit(X, y)
     assert balanced.estimators_[0].class_weight == "balanced"
-    with pytest.raises(ValueError, match="sample_weight must have shape"):
+    with pytest.raises(
+        ValueError,
+        match="sample_weight must hold one weight per event: got 3 weights for 600 events",
+    ):
         HGBEnsembleClassifier(**kw).fit(X, y, sample_weight=np.ones(3))
 
 

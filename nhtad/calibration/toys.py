@@ -1,8 +1,10 @@
 """Run a test (or an estimator with a ``statistic_``) on many toys, reproducibly and in parallel.
 
-Seeds come from ``SeedSequence(random_state).spawn(n_toys)`` in the parent; toy ``i`` uses only
-child ``i`` (one grandchild for the generator, one for the estimator's ``random_state``, e.g.
-NPLM's centres, which are therefore re-drawn every toy). Toys are grouped into batches of fixed
+Seeds are the first ``n_toys`` children of ``SeedSequence(random_state)``, made in the parent by
+:func:`~nhtad.utils.random.spawn_children` (which, unlike ``.spawn``, leaves a user's
+SeedSequence untouched, so passing it again gives the same toys); toy ``i`` uses only child ``i``
+(one grandchild for the generator, one for the estimator's ``random_state``, e.g. NPLM's
+centres, which are therefore re-drawn every toy). Toys are grouped into batches of fixed
 size for joblib, so the result is the same for any ``n_jobs`` and any joblib backend
 (``joblib.parallel_config(backend="dask")`` moves them to a cluster).
 """
@@ -17,7 +19,7 @@ from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
 
 from ..utils.progress import progress
-from ..utils.random import as_seed_sequence, child_seed
+from ..utils.random import as_seed_sequence, child_seed, spawn_children
 from ..utils.validation import check_positive_int
 
 __all__ = ["ToyStatistics", "run_toys", "run_one_toy", "toy_seed"]
@@ -135,7 +137,7 @@ def run_toys(
     batch_size = check_positive_int(batch_size, "batch_size")
     if not callable(generator):
         raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
-    seeds = as_seed_sequence(random_state).spawn(n_toys)
+    seeds = spawn_children(as_seed_sequence(random_state), n_toys)
     batches = [seeds[i : i + batch_size] for i in range(0, n_toys, batch_size)]
     tasks = (delayed(_run_batch)(estimator, generator, batch, statistic) for batch in batches)
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)

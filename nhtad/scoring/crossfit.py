@@ -19,8 +19,8 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import indexable
 
 from ..utils.progress import progress
-from ..utils.random import as_seed_sequence
-from ..utils.validation import check_positive_int
+from ..utils.random import as_seed_sequence, spawn_children
+from ..utils.validation import check_positive_int, check_sample_weight
 from .weights import check_region_labels, check_simulation_flags
 
 __all__ = ["OutOfFoldScores", "out_of_fold_scores"]
@@ -95,8 +95,8 @@ def out_of_fold_scores(
         Region label: 1 = signal region, 0 = sidebands.
     is_simulation : array-like of bool, default=None
         Passed to ``fit`` (sliced per fold) when given; also splits the returned scores.
-    sample_weight : array-like, default=None
-        Passed to ``fit`` (sliced per fold) when given.
+    sample_weight : array-like of shape (n_events,), default=None
+        Passed to ``fit`` (sliced per fold) when given; finite, one weight per event.
     cv : int or cross-validation splitter, default=10
         An int gives :class:`~sklearn.model_selection.StratifiedKFold` with shuffling,
         stratified by the four subsets (data/simulation x region) so every training fold has
@@ -133,10 +133,12 @@ def out_of_fold_scores(
     if is_simulation is not None:
         fit_params["is_simulation"] = sim
     if sample_weight is not None:
-        fit_params["sample_weight"] = np.asarray(sample_weight, dtype=np.float64)
+        # Checked here: sliced per fold, a short array failed deep in numpy with an IndexError.
+        # The sign is the estimator's business (some accept negative weights).
+        fit_params["sample_weight"] = check_sample_weight(sample_weight, n, non_negative=False)
 
     root = as_seed_sequence(random_state)
-    split_seed, *model_seeds = root.spawn(1 + n_seeds)
+    split_seed, *model_seeds = spawn_children(root, 1 + n_seeds)
     subset = region + 2 * sim
     if isinstance(cv, int) and not isinstance(cv, bool):
         check_positive_int(cv, "cv", minimum=2)
@@ -154,7 +156,7 @@ def out_of_fold_scores(
     splits = list(splitter.split(X, subset))
     has_seed = "random_state" in estimator.get_params()
     # seeds[k, j]: fold k, ensemble member j; drawn once, in the parent.
-    per_member = [seq.spawn(len(splits)) for seq in model_seeds]
+    per_member = [spawn_children(seq, len(splits)) for seq in model_seeds]
     seeds = np.array(
         [
             [int(member[k].generate_state(1)[0] >> 1) for member in per_member]

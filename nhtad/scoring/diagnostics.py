@@ -78,7 +78,8 @@ def decorrelation_report(
     is_simulation : array-like of bool, default=None
         Marks simulated events; without it the simulation checks are ``None``.
     truth : array-like of shape (n_events,), default=None
-        1 = signal, 0 = background, for data events (simulation rows are ignored).
+        1 = signal, 0 = background, for data events (simulation rows are ignored, but must be
+        finite). Any other value is refused.
     region : SignalRegion, default=None
         Regions for the AUC checks; default ``SignalRegion()``.
     mi_test : MutualInformationIndependenceTest, default=None
@@ -109,6 +110,17 @@ def decorrelation_report(
         if truth.shape != s.shape:
             raise ValueError("truth must hold one label per event (simulation rows ignored).")
         data = ~sim
+        # A third value would drop out of both classes and auc_signal would silently vanish.
+        labels_found = np.unique(truth[data])
+        bad = labels_found[(labels_found != 0) & (labels_found != 1)]
+        if bad.size:
+            found = ", ".join(f"{v:g}" for v in labels_found[:10])
+            others = ", ".join(f"{v:g}" for v in bad[:10])
+            raise ValueError(
+                f"truth must be 1 (signal) or 0 (background) for every data event; got the "
+                f"values {found}, of which {others} are neither. Map the labels to 0/1 (e.g. "
+                f"truth == signal_label) before the report."
+            )
         background = data & (truth == 0)
         auc_bkg = _auc(labels[background], s[background])
         auc_sig = _auc(truth[data], s[data])

@@ -15,10 +15,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils.random import as_seed_sequence
-from ..utils.validation import check_positive_int
+from ..utils.random import spawn_seed_sequences
+from ..utils.validation import check_fits_in_memory, check_positive_int, check_sample_weight
 
 __all__ = ["HGBEnsembleClassifier"]
+
+#: Bytes a fitted member takes at least: a HistGradientBoostingClassifier stopped after one
+#: iteration holds ~12 kB pickled, ~20 kB in memory (scikit-learn 1.x); every further
+#: iteration adds a tree (~3.5 kB at 31 leaves).
+_MEMBER_MIN_BYTES = 10_000
 
 
 def _fit_member(params, seed, X, y, sample_weight):
@@ -109,12 +114,22 @@ class HGBEnsembleClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_events,)
             Class labels (region, or data vs reference).
         sample_weight : array-like of shape (n_events,), default=None
+            Finite, non-negative weights, not all zero.
 
         Returns
         -------
         self
         """
         check_positive_int(self.n_estimators, "n_estimators")
+        # Before the seeds are spawned: a list of 10**9 of them alone runs for minutes.
+        check_fits_in_memory(
+            self.n_estimators,
+            _MEMBER_MIN_BYTES,
+            name="n_estimators",
+            holds="the fitted members",
+            fix="Averaging members with different seeds only shrinks the seed-to-seed noise, "
+            "like 1/sqrt(n_estimators): tens to a few hundred members are plenty.",
+        )
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         if np.unique(y).size < 2:
@@ -122,16 +137,13 @@ class HGBEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "Only one class is present in y: a classifier needs events of both classes."
             )
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != y.shape:
-                raise ValueError(
-                    f"sample_weight must have shape {y.shape} (one weight per event); got "
-                    f"{sample_weight.shape}."
-                )
+            # Negative weights give the boosting loss no minimum: the members came back with a
+            # constant score and no error.
+            sample_weight = check_sample_weight(sample_weight, y.shape[0])
         seeds = np.array(
             [
                 int(child.generate_state(1)[0] >> 1)
-                for child in as_seed_sequence(self.random_state).spawn(self.n_estimators)
+                for child in spawn_seed_sequences(self.random_state, self.n_estimators)
             ]
         )
         params = {

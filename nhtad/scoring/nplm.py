@@ -268,18 +268,27 @@ class NPLMKernelEstimator(ClassifierMixin, BaseEstimator):
         self.n_data_ = int(is_data.sum())
         self.n_reference_ = n_events - self.n_data_
         expected = self.n_data_ if self.expected_n_data is None else self.expected_n_data
-        if not isinstance(expected, numbers.Real) or not expected > 0:
-            raise ValueError(f"expected_n_data must be a positive number; got {expected!r}.")
+        # bool is an int to Python: True would silently mean one expected event.
+        if (
+            isinstance(expected, bool)
+            or not isinstance(expected, numbers.Real)
+            or not math.isfinite(expected)
+            or not expected > 0
+        ):
+            raise ValueError(
+                f"expected_n_data must be a positive finite number of events (N(R), the data "
+                f"count expected under the null), or None for the number of data rows; got "
+                f"{expected!r}."
+            )
         self.weight_ = float(expected) / self.n_reference_
 
         if self.standardize:
-            ref = X[~is_data]
-            self.feature_mean_ = ref.mean(axis=0)
-            scale = ref.std(axis=0)
-            self.feature_scale_ = np.where(scale > 0, scale, 1.0)
-            Z = (X - self.feature_mean_) / self.feature_scale_
+            self.feature_mean_, self.feature_scale_ = _reference_moments(X[~is_data])
+            with np.errstate(over="ignore"):  # an overflow is refused just below, with advice
+                Z = (X - self.feature_mean_) / self.feature_scale_
         else:
             Z = X
+        _check_kernel_scale(Z, self.standardize)
 
         sigmas, scalar_sigma = self._widths(Z[~is_data])
         centre_idx, centre_coords = self._centres(Z, n_events)
@@ -447,12 +456,11 @@ class NPLMKernelEstimator(ClassifierMixin, BaseEstimator):
             f_ref = f[~is_data]
             ref_term.append(-2.0 * w * float(np.sum(np.expm1(f_ref))))
             ref_exp.append(w * float(np.sum(np.exp(f_ref))))
-        t = np.asarray(data_term) + np.asarray(ref_term)
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = np.asarray(data_term) + np.asarray(ref_term)
         if not np.all(np.isfinite(t)):
-            raise FloatingPointError(
-                "the NPLM statistic is not finite: f overflowed exp(). Increase lam or sigma, "
-                "or check that data and reference describe the same features."
-            )
+            bad = next(res["f"] for res, t_j in zip(results, t) if not np.isfinite(t_j))
+            raise FloatingPointError(_nonfinite_statistic_message(bad, is_data, w))
 
         def shaped(values, dtype=float):
             arr = np.asarray(values, dtype=dtype)
@@ -553,6 +561,76 @@ def _check_data_reference_labels(y) -> np.ndarray:
             "to test with y = 1."
         )
     return is_data
+
+
+def _reference_moments(ref):
+    """Mean and standard deviation (zero replaced by 1) of the reference rows' features."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, scale = ref.mean(axis=0), ref.std(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+        # Sums and squares of features near 1e154 and beyond overflow float64. The moments of
+        # the features divided by their largest magnitude cannot, and scale back without
+        # overflow (|mean| and sd of values in [-1, 1] are at most 1). Only then, so that the
+        # moments of ordinary features keep their last bits.
+        unit = np.max(np.abs(ref), axis=0)
+        unit = np.where(unit > 0, unit, 1.0)
+        in_units = ref / unit
+        mean, scale = in_units.mean(axis=0) * unit, in_units.std(axis=0) * unit
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+def _check_kernel_scale(Z, standardized: bool) -> None:
+    """Refuse features whose squared distances overflow float64 (the kernel would be NaN).
+
+    Such features used to reach the Cholesky factorisation of K_MM as NaN, whose failure was
+    reported as "increase lam", advice that cannot help.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        # The kernel expands ||x - c||^2 = ||x||^2 + ||c||^2 - 2 x.c: up to 4 max ||x||^2.
+        largest_sq = 4.0 * float(np.max(np.einsum("ij,ij->i", Z, Z)))
+    if math.isfinite(largest_sq):
+        return
+    largest = float(np.max(np.abs(Z)))
+    if standardized:
+        raise ValueError(
+            f"after standardisation with the reference rows' mean and standard deviation, "
+            f"some events lie {largest:.3g} standard deviations away: their squared distances "
+            f"in the Gaussian kernel overflow float64 (largest 1.8e308), so the kernel is "
+            f"undefined. Such events are far outside the reference: check them for corrupt "
+            f"values. Raising lam or changing sigma cannot fix this."
+        )
+    raise ValueError(
+        f"the features reach |x| = {largest:.3g}: their squared distances in the Gaussian "
+        f"kernel overflow float64 (largest 1.8e308, reached from |x| near 1e154), so the kernel is "
+        f"undefined. Put the features on a scale of order 1: standardize=True, or divide them "
+        f"by their typical size. Raising lam or changing sigma cannot fix this."
+    )
+
+
+def _nonfinite_statistic_message(f, is_data, weight) -> str:
+    """Why t = 2 sum_D f - 2 w sum_R (e^f - 1) is not finite, and what to do about it."""
+    f = np.asarray(f, dtype=np.float64)
+    if not np.all(np.isfinite(f)):
+        n_bad = int(np.count_nonzero(~np.isfinite(f)))
+        return (
+            f"the NPLM statistic is not finite: the fitted log-ratio f is NaN or inf on {n_bad} "
+            f"of {f.size} events, so the Newton solve diverged. Standardise the features "
+            f"(standardize=True), raise lam or widen sigma."
+        )
+    f_ref = f[~np.asarray(is_data)]
+    # exp overflows float64 above log(1.8e308) = 709.8.
+    if f_ref.size and f_ref.max() > 709.0:
+        return (
+            f"the NPLM statistic is not finite: the fitted log-ratio f reaches "
+            f"{f_ref.max():.3g} on reference events, where exp(f) overflows (above ~709). The "
+            f"fit ran away: the kernel isolates single events with too little penalty. Raise "
+            f"lam, widen sigma, or use the one-step recipe (loss='falkon', solver='auto')."
+        )
+    return (
+        f"the NPLM statistic is not finite: w * sum_R exp(f) overflows with f at most "
+        f"{f.max():.3g} but the reference weight w = expected_n_data / N_ref = {weight:.3g}. "
+        f"Check expected_n_data: it is the number of data events expected under the null."
+    )
 
 
 def _check_device(torch, device):

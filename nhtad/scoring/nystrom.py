@@ -87,6 +87,14 @@ class NystromSolution:
 
 def upper_cholesky(matrix, what: str):
     """Upper Cholesky factor U with U^T U = matrix, or a ValueError that says what to change."""
+    if not bool(torch.isfinite(matrix).all()):
+        # Not a conditioning problem, so "increase lam" would be the wrong advice.
+        raise ValueError(
+            f"the {what} holds NaN or inf: a kernel value or a weight overflowed before the "
+            "factorisation (features or centres on a scale near 1e153, or a huge reference "
+            "weight w = expected_n_data / N_ref). Put the features on a scale of order 1 "
+            "(standardize=True) and check expected_n_data; raising lam cannot fix this."
+        )
     lower, info = torch.linalg.cholesky_ex(matrix)
     if int(info) != 0:
         raise ValueError(

@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils.optional import import_optional
-from ..utils.random import as_seed_sequence
+from ..utils.random import as_seed_sequence, spawn_children
 from ..utils.validation import check_open_unit_interval, check_positive_int
 from .weights import check_region_labels, check_simulation_flags, sacwola_targets_and_weights
 
@@ -200,7 +200,7 @@ class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
         features = self._standardise(X[carried])
         targets, weights = targets[carried], weights[carried]
 
-        seeds = as_seed_sequence(self.random_state).spawn(2)
+        seeds = spawn_children(as_seed_sequence(self.random_state), 2)
         generator = torch.Generator().manual_seed(int(seeds[0].generate_state(1)[0]))
         inner = self.n_init > 1 or self.early_stopping
         if inner:

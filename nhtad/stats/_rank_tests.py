@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..utils.random import as_seed_sequence
+from ..utils.random import as_seed_sequence, spawn_children
 from ..utils.validation import check_not_constant, check_paired_vectors
 from .base import ASYMPTOTIC, RESAMPLED, BaseTest
 from .blum_kiefer_rosenblatt import bkr_log_sf
@@ -64,7 +64,7 @@ class BKRIndependenceTest(BaseTest):
             check_not_constant(
                 values, name, "there is no dependence to test; check the score or the selection."
             )
-        tie_seed, resample_seed = as_seed_sequence(self.random_state).spawn(2)
+        tie_seed, resample_seed = spawn_children(as_seed_sequence(self.random_state), 2)
         computed = self._compute(s, y, np.random.default_rng(tie_seed))
         null = None
         if self.method == "asymptotic":

@@ -92,7 +92,12 @@ def _cuts_at(sorted_x: np.ndarray, targets: np.ndarray) -> np.ndarray:
 def _edges_from_cuts(sorted_x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     below = sorted_x[cuts - 1]
     above = sorted_x[cuts]
-    mid = below + 0.5 * (above - below)
+    with np.errstate(over="ignore"):
+        gap = above - below
+    # For values of opposite sign near the largest double the gap overflows to inf, and so
+    # would the midpoint, putting every event in one bin; halving each value first cannot
+    # overflow. Only those cuts take the second form, so other edges keep their last bit.
+    mid = np.where(np.isfinite(gap), below + 0.5 * gap, 0.5 * below + 0.5 * above)
     # Bins are [e_k, e_{k+1}); a midpoint that rounds onto the value below would move that value
     # up a bin, so fall back to the value above, which belongs to the upper bin anyway.
     inner = np.where(mid > below, mid, above)
@@ -197,7 +202,9 @@ def assign_bins(x, edges) -> np.ndarray:
     lo, hi = edges[0], edges[-1]
     if inner.size == 0:
         return np.zeros(x.shape, dtype=np.int32)
-    width = (hi - lo) / _LOOKUP_CELLS
+    with np.errstate(over="ignore"):
+        width = (hi - lo) / _LOOKUP_CELLS
+    # A range wider than the largest double (edges near +-1e308) has no finite grid: search.
     if not width > 0 or not np.isfinite(width):
         return np.searchsorted(inner, x, side="right").astype(np.int32)
     boundaries = lo + width * np.arange(_LOOKUP_CELLS + 1)

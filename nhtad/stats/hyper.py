@@ -65,6 +65,34 @@ def _log_bound(log_pvalues: np.ndarray, combine: str) -> float:
     return min(0.0, float(bound))
 
 
+_WHAT_A_TEST_IS = (
+    "a member must be a test of (s, y) whose fit(s, y) sets log_pvalue_ and statistic_ (a "
+    "nhtad.stats.BaseTest, e.g. CutAndCountTest(mode='template'))"
+)
+
+
+def _check_member(name: str, test) -> None:
+    """Refuse, before any member runs, a member that is not a test of ``(s, y)``."""
+    if isinstance(test, BaseTest):
+        return
+    if not hasattr(test, "fit"):
+        raise ValueError(
+            f"member {name!r} is not a test: it is a {type(test).__name__} ({test!r}) with no "
+            f"fit method; {_WHAT_A_TEST_IS}."
+        )
+    # A model (classifier, regressor, transformer) has fit too, and its fit(s, y) failed
+    # inside scikit-learn ("Expected 2D array") after the other members had run.
+    model_methods = ("predict", "predict_proba", "decision_function", "transform")
+    found = [m for m in model_methods if hasattr(test, m)]
+    if found:
+        raise ValueError(
+            f"member {name!r} is a {type(test).__name__}, a model (it has {found[0]}), not a "
+            f"test; {_WHAT_A_TEST_IS}. To test a model's score, compute it first (e.g. out of "
+            f"fold) and pass it as s, or put the model in a Pipeline before the HyperTest "
+            f"(e.g. make_pipeline(ScoreTransformer(model), HyperTest(...)))."
+        )
+
+
 class HyperTest(BaseTest):
     """Combine a family of tests of the same ``(s, y)`` into one test.
 
@@ -75,6 +103,7 @@ class HyperTest(BaseTest):
         ``log_pvalue_``), e.g. :class:`~nhtad.stats.CutAndCountTest` at several thresholds
         (:meth:`over_parameter` builds that family). For NPLM at several widths, whose members
         have no p-value of their own, use :class:`~nhtad.stats.MultipleTestCombination`.
+        Models (anything with ``predict`` or ``transform``) are refused before any member runs.
     combine : {"min-p", "fisher", "average-p"}, default="min-p"
     null_distribution : array-like of shape (n_toys,) or None
         The combined statistic on null toys, e.g. ``ToyCalibrator(pipeline ending in this
@@ -136,9 +165,13 @@ class HyperTest(BaseTest):
             )
         named = []
         for j, item in enumerate(tests):
+            if isinstance(item, tuple) and len(item) != 2:
+                raise ValueError(
+                    f"member {j} of tests is a tuple of {len(item)} items, {item!r}; a named "
+                    f"member is a (name, test) pair."
+                )
             name, test = item if isinstance(item, tuple) else (f"test{j}", item)
-            if not hasattr(test, "fit"):
-                raise ValueError(f"member {name!r} is not a test (it has no fit): {test!r}.")
+            _check_member(str(name), test)
             named.append((str(name), test))
         return named
 

@@ -123,7 +123,13 @@ def log_pvalue_to_significance(log_pvalue):
     """One-sided Gaussian significance ``Z = Phi^{-1}(1 - p)`` from ``log p``.
 
     Computed as ``-ndtri_exp(log p)`` so it never forms ``p``: finite and monotone for any
-    finite ``log p`` (``log p = -5005.5`` gives ``Z = 100``). ``p > 1/2`` gives ``Z < 0``.
+    finite ``log p`` (``log p = -5005.5`` gives ``Z = 100``). ``p > 1/2`` gives ``Z < 0``;
+    ``log p = -inf`` (p = 0) gives ``Z = inf`` and ``log p = 0`` (p = 1) gives ``Z = -inf``.
+
+    Raises
+    ------
+    ValueError
+        If a ``log p`` is NaN or positive.
     """
     log_p = np.asarray(log_pvalue, dtype=float)
     if np.any(np.isnan(log_p)) or np.any(log_p > 0):
@@ -133,9 +139,25 @@ def log_pvalue_to_significance(log_pvalue):
 
 
 def significance_to_log_pvalue(significance):
-    """``log p`` of a one-sided Gaussian significance ``Z``: ``log Phi(-Z)``."""
-    z = special.log_ndtr(-np.asarray(significance, dtype=float))
-    return float(z) if z.ndim == 0 else z
+    """``log p`` of a one-sided Gaussian significance ``Z``: ``log Phi(-Z)``.
+
+    ``Z = inf`` gives ``log p = -inf`` (p = 0) and ``Z = -inf`` gives ``log p = 0`` (p = 1),
+    the inverses of :func:`log_pvalue_to_significance`.
+
+    Raises
+    ------
+    ValueError
+        If a significance is NaN: it has no p-value, and a NaN passed on would compare as
+        neither significant nor not.
+    """
+    z = np.asarray(significance, dtype=float)
+    if np.any(np.isnan(z)):
+        raise ValueError(
+            f"significance must not be NaN; got {significance!r}. A NaN Z usually comes from "
+            f"a failed fit or a p-value outside [0, 1] upstream: check where it was computed."
+        )
+    log_p = special.log_ndtr(-z)
+    return float(log_p) if log_p.ndim == 0 else log_p
 
 
 def pvalue_to_significance(pvalue):

@@ -12,10 +12,17 @@ import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
 from ..utils.progress import progress
-from ..utils.random import as_seed_sequence
-from ..utils.validation import check_positive_int
+from ..utils.random import as_seed_sequence, spawn_children
+from ..utils.validation import check_fits_in_memory, check_positive_int
 
-__all__ = ["resample_null", "check_null_method"]
+__all__ = ["resample_null", "check_null_method", "check_resamples_fit"]
+
+#: Bytes a resample needs at least: its statistic in the list of batch results and again in
+#: the concatenated null distribution.
+_BYTES_PER_RESAMPLE = 16
+#: Bytes a batch needs beyond its statistics: its SeedSequence, its result array and list
+#: entries (measured ~500 with tracemalloc, numpy 2).
+_BYTES_PER_BATCH = 500
 
 
 def resample_null(
@@ -52,11 +59,17 @@ def resample_null(
     Returns
     -------
     ndarray of shape (n_resamples,)
+
+    Raises
+    ------
+    ValueError
+        If ``n_resamples`` cannot fit in this machine's memory (refused before any work).
     """
+    check_resamples_fit(n_resamples, batch_size)
     sizes = [batch_size] * (n_resamples // batch_size)
     if n_resamples % batch_size:
         sizes.append(n_resamples % batch_size)
-    seeds = as_seed_sequence(random_state).spawn(len(sizes))
+    seeds = spawn_children(as_seed_sequence(random_state), len(sizes))
     tasks = (
         delayed(_run_batch)(batch_statistics, seed, size, args) for seed, size in zip(seeds, sizes)
     )
@@ -71,6 +84,31 @@ def check_null_method(method, methods, n_resamples) -> None:
         raise ValueError(f"method must be one of {methods}; got {method!r}.")
     if method != "asymptotic":
         check_positive_int(n_resamples, "n_resamples")
+        # Refused here, at the start of fit, rather than after the binning or the fit of the
+        # statistic (the batch size, unknown here, adds little; resample_null checks it too).
+        check_resamples_fit(n_resamples)
+
+
+def check_resamples_fit(n_resamples: int, batch_size: int | None = None) -> None:
+    """Refuse up front ``n_resamples`` whose null statistics cannot fit in memory.
+
+    Parameters
+    ----------
+    n_resamples : int
+    batch_size : int, optional
+        Resamples per batch; each batch adds a seed and an array (ignored when None).
+    """
+    bytes_each = _BYTES_PER_RESAMPLE + (_BYTES_PER_BATCH / batch_size if batch_size else 0.0)
+    check_fits_in_memory(
+        n_resamples,
+        bytes_each,
+        name="n_resamples",
+        holds="the null statistics",
+        fix=(
+            "Use fewer resamples: n resamples resolve p-values down to about 1/(n + 1) "
+            "(n_resamples=9999 reaches p ~ 1e-4)."
+        ),
+    )
 
 
 def _run_batch(batch_statistics, seed, size, args):

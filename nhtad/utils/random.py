@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_seed_sequence", "spawn_seed_sequences", "child_seed"]
+__all__ = ["as_seed_sequence", "spawn_seed_sequences", "spawn_children", "child_seed"]
 
 
 def as_seed_sequence(random_state) -> np.random.SeedSequence:
@@ -22,7 +22,8 @@ def as_seed_sequence(random_state) -> np.random.SeedSequence:
     random_state : None, int, numpy.random.RandomState, numpy.random.Generator or SeedSequence
         ``None`` draws fresh OS entropy; an int gives reproducible results; a RandomState or
         Generator is consumed (one draw) so that repeated calls give different streams, as in
-        scikit-learn.
+        scikit-learn. A SeedSequence is returned as is and nhtad never spawns from it in place
+        (:func:`spawn_children`), so passing the same one twice reproduces the result.
     """
     if random_state is None:
         return np.random.SeedSequence()
@@ -43,8 +44,12 @@ def as_seed_sequence(random_state) -> np.random.SeedSequence:
 
 
 def spawn_seed_sequences(random_state, n: int) -> list[np.random.SeedSequence]:
-    """Spawn ``n`` independent child seed sequences in the calling (parent) process."""
-    return as_seed_sequence(random_state).spawn(n)
+    """``n`` independent child seed sequences of ``random_state``, made in the calling process.
+
+    The same as :func:`spawn_children` of :func:`as_seed_sequence`: a SeedSequence passed
+    twice gives the same children both times.
+    """
+    return spawn_children(as_seed_sequence(random_state), n)
 
 
 def child_seed(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
@@ -54,4 +59,28 @@ def child_seed(seed: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
     children; building the child from the spawn key keeps it a pure function of ``seed``, so
     the same seed passed twice gives the same draws.
     """
-    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, int(k)))
+    return np.random.SeedSequence(
+        seed.entropy, spawn_key=(*seed.spawn_key, int(k)), pool_size=seed.pool_size
+    )
+
+
+def spawn_children(seed: np.random.SeedSequence, n: int) -> list[np.random.SeedSequence]:
+    """The first ``n`` children of ``seed``, equal to ``seed.spawn(n)`` on a fresh ``seed``.
+
+    Unlike :meth:`~numpy.random.SeedSequence.spawn`, this leaves ``seed`` untouched, so a
+    user's SeedSequence passed twice as ``random_state`` gives the same resamples or toys
+    both times. The children are numbered from 0 whatever ``seed.spawn`` was called before:
+    do not mix children spawned by hand from a seed with the seed itself as a
+    ``random_state``, or both streams will start from the same children.
+
+    Parameters
+    ----------
+    seed : numpy.random.SeedSequence
+    n : int
+        Number of children.
+
+    Returns
+    -------
+    list of numpy.random.SeedSequence
+    """
+    return [child_seed(seed, k) for k in range(int(n))]

@@ -7,6 +7,7 @@ so that bad physics input (NaN scores, mismatched arrays, empty regions) never p
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -16,6 +17,9 @@ __all__ = [
     "check_not_constant",
     "check_open_unit_interval",
     "check_positive_int",
+    "check_sample_weight",
+    "check_fits_in_memory",
+    "total_memory_bytes",
 ]
 
 
@@ -109,3 +113,115 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def check_sample_weight(sample_weight, n_events: int, *, non_negative: bool = True) -> np.ndarray:
+    """Return ``sample_weight`` as a finite float64 array of one weight per event.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_events,)
+    n_events : int
+        Number of events (rows of ``X``) the weights belong to.
+    non_negative : bool, default=True
+        Refuse negative weights. Estimators that treat a weight as a count of events (gradient
+        boosting, the SA-CWoLa loss) have no optimum with negative ones: boosting then returns
+        a constant score without a word.
+
+    Raises
+    ------
+    ValueError
+        If the weights are not one number per event, hold NaN or inf, are negative (with
+        ``non_negative``) or are all zero.
+    """
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be numeric, one weight per event: {exc}") from None
+    if weights.ndim != 1 or weights.shape[0] != n_events:
+        got = f"{weights.shape[0]} weights" if weights.ndim == 1 else f"shape {weights.shape}"
+        raise ValueError(
+            f"sample_weight must hold one weight per event: got {got} for {n_events} events "
+            f"(rows of X). Pass a 1-D array of length {n_events}, in the order of X."
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError(
+            f"sample_weight contains {_describe_bad_values(weights)}. Fix or remove these "
+            f"events' weights; nhtad never drops events silently."
+        )
+    if non_negative and (weights < 0).any():
+        negative = np.flatnonzero(weights < 0)
+        raise ValueError(
+            f"sample_weight has {negative.size} negative values (smallest {weights.min():g}, "
+            f"first at indices {negative[:5].tolist()}); this estimator needs non-negative "
+            f"weights, each a count of events. Remove the negative weights first (e.g. drop "
+            f"those events or absorb them into positive neighbours) or train without weights."
+        )
+    if not (weights != 0).any():
+        raise ValueError(
+            "all sample weights are zero: nothing to train on. Pass positive weights for the "
+            "events to use, or sample_weight=None."
+        )
+    return weights
+
+
+def total_memory_bytes() -> int | None:
+    """Physical memory of this machine in bytes, or None where it cannot be read."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:  # platforms without sysconf (Windows)
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except Exception:  # psutil missing or unusable: no estimate, hence no refusal
+        return None
+
+
+def _human_bytes(n_bytes: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if n_bytes < 1000 or unit == "PB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    return f"{n_bytes:.3g} PB"  # pragma: no cover - the loop always returns
+
+
+def check_fits_in_memory(
+    count: int, bytes_each: float, *, name: str, holds: str, fix: str = ""
+) -> None:
+    """Refuse, before any work, ``count`` items that cannot fit in this machine's memory.
+
+    Such a request otherwise runs for minutes (spawning seeds, filling lists) before it dies
+    of a ``MemoryError`` or is killed. The estimate is a lower bound, so anything refused could
+    never have run; a request that passes may still be too large if other programs use the
+    memory.
+
+    Parameters
+    ----------
+    count : int
+        Number of items asked for (the value of the parameter ``name``).
+    bytes_each : float
+        Bytes each item needs at least.
+    name : str
+        The parameter, named in the message (``"n_resamples"``).
+    holds : str
+        What the memory holds, for the message (``"the null statistics"``).
+    fix : str, default=""
+        What to do instead, appended to the message.
+
+    Raises
+    ------
+    ValueError
+        If ``count * bytes_each`` exceeds the physical memory.
+    """
+    total = total_memory_bytes()
+    needed = int(count) * float(bytes_each)
+    if total is None or needed <= total:
+        return
+    most = int(total // bytes_each)
+    raise ValueError(
+        f"{name}={count} needs at least ~{_human_bytes(needed)} to hold {holds} "
+        f"(~{_human_bytes(bytes_each)} each), more than the {_human_bytes(total)} of memory of "
+        f"this machine: at most ~{most:.3g} fit. {fix}".rstrip()
+    )
