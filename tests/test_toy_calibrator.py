@@ -457,3 +457,14 @@ def test_ctrl_c_keeps_the_finished_toys_and_says_how_to_resume(tmp_path, caplog)
         bare.fit()
     note = " ".join(getattr(info.value, "__notes__", [])) or caplog.text
     assert "kept in null_distribution_" in note and bare.toy_indices_.size == 7
+
+
+def test_a_number_of_toys_that_cannot_fit_is_refused_up_front(monkeypatch):
+    from nhtad.utils import validation
+
+    monkeypatch.setattr(validation, "total_memory_bytes", lambda: 64 * 10**9)
+    with pytest.raises(ValueError, match=r"n_toys=10000000000 needs at least ~1 TB"):
+        _calibrator(n_toys=10**10).fit()
+    with pytest.raises(ValueError, match="fit\\(toys=range\\(a, b\\)\\) and merge"):
+        _calibrator(n_toys=10**12).fit(toys=slice(0, None, 2))
+    assert _calibrator(n_toys=10**12).fit(toys=[0, 10**11]).toy_indices_.size == 2

@@ -43,7 +43,7 @@ from ..utils.fingerprint import FingerprintError, fingerprint, param_fingerprint
 from ..utils.interrupt import sigterm_as_exit
 from ..utils.progress import progress
 from ..utils.random import as_seed_sequence
-from ..utils.validation import check_positive_int
+from ..utils.validation import check_fits_in_memory, check_positive_int
 from .power import power_at_significance
 from .toys import run_one_toy, toy_seed
 
@@ -76,7 +76,20 @@ def _run_batch(test, generator, root, indices, statistic):
     return indices, out
 
 
+#: Bytes a toy needs at least in the parent: its index, its statistic, its seed object.
+_BYTES_PER_TOY = 100
+
+
 def _as_index_array(toys, n_toys: int) -> np.ndarray:
+    if toys is None or isinstance(toys, slice):
+        count = len(range(n_toys)[toys or slice(None)])
+        check_fits_in_memory(
+            count,
+            _BYTES_PER_TOY,
+            name="n_toys",
+            holds="the toys' statistics and seeds",
+            fix="Run fewer toys, or a part of them with fit(toys=range(a, b)) and merge().",
+        )
     if toys is None:
         return np.arange(n_toys)
     if isinstance(toys, slice):

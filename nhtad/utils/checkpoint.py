@@ -14,6 +14,9 @@ for bit the uninterrupted one. A kill during an append leaves at most one incomp
 line: it fails its length, JSON or CRC check, is reported and cut off when the file is next
 opened, and its units are run again. A damaged line anywhere else means the file was changed
 by something else, and is refused.
+
+One process appends to a checkpoint at a time: split runs on several machines each keep their
+own checkpoint (or their own saved part) and are joined with ``ToyCalibrator.merge``.
 """
 
 from __future__ import annotations
