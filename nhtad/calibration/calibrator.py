@@ -707,7 +707,7 @@ def _read_calibration(path: Path):
             alt = z["alternative_distribution"] if "alternative_distribution" in z else None
             alt_idx = z["alternative_toy_indices"] if "alternative_toy_indices" in z else None
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError) as err:
-        raise ValueError(f"{damaged} ({type(err).__name__}: {err})") from err
+        raise ValueError(f"{damaged} ({type(err).__name__}: {err})") from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT_VERSION:
         version = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(
