@@ -284,6 +284,8 @@ def test_merge_and_load_refuse_another_generator_or_statistic(tmp_path):
         ToyCalibrator.load(path, TEST, ColumnToys())
     with pytest.raises(ValueError, match="differ in statistic"):
         null.merge(_calibrator(statistic="log_pvalue_").fit(toys=range(5, 10)))
+    with pytest.raises(ValueError, match="differ in statistic"):
+        ToyCalibrator.load(path, TEST, GaussianTemplateToys(), statistic="log_pvalue_")
     # n_jobs, verbose and random_state of the test never change a toy: not part of the identity.
     loose = _calibrator(n_jobs=2, verbose=1).fit(toys=range(5, 10))
     assert null.merge(loose).toy_indices_.tolist() == list(range(10))

@@ -656,7 +656,8 @@ class ToyCalibrator(BaseEstimator):
             The test and the generator that made the run: their content must hash as the
             saved identity (pass ``generator_id=`` in ``params`` if the run was made with one).
         **params
-            Other :class:`ToyCalibrator` parameters (``n_jobs``, ``checkpoint``...).
+            Other :class:`ToyCalibrator` parameters (``n_jobs``, ``checkpoint``...); a
+            ``statistic`` other than the saved one is refused.
 
         Raises
         ------
@@ -669,14 +670,9 @@ class ToyCalibrator(BaseEstimator):
         seed = meta["identity"]["seed"]
         root = np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"]))
         random_state = meta.get("random_state", root)
-        cal = cls(
-            test,
-            generator,
-            meta["n_toys"],
-            statistic=meta["identity"]["statistic"],
-            random_state=random_state,
-            **params,
-        )
+        # A statistic given here must be the saved one (the identity check below names it).
+        params.setdefault("statistic", meta["identity"]["statistic"])
+        cal = cls(test, generator, meta["n_toys"], random_state=random_state, **params)
         identity = cal._make_identity(generator, root, cal.generator_id)
         _require_identified(identity, f"check that {path} belongs to this test and generator")
         _refuse_different(identity, meta["identity"], f"{path} was made with another run")
