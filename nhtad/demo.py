@@ -20,8 +20,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from .datasets import SignalRegion, make_lhco_like, sacwola_features
+from .utils.tables import format_table
 
 __all__ = ["DemoRow", "run_demo", "format_demo_table", "demo_summary"]
+
+_DEMO_COLUMNS = (
+    "S/B",
+    "data events",
+    "signal",
+    "S/sqrt(B)",
+    "Z, plain MI (chi^2)",
+    "Z, default null",
+    "p, default null",
+    "trend degree",
+    "time",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,18 +139,21 @@ def run_demo(
 
 def format_demo_table(rows) -> str:
     """Markdown table of :func:`run_demo` rows."""
-    lines = [
-        "| S/B | data events | signal | S/sqrt(B) | Z, plain MI (chi^2) | Z, default null | "
-        "p, default null | trend degree | time |",
-        "|---|---|---|---|---|---|---|---|---|",
+    cells = [
+        [
+            f"{r.signal_to_background:g}",
+            r.n_data,
+            r.n_signal,
+            f"{r.z0:.2f}",
+            f"{r.z_plain_mi:.2f}",
+            f"{r.z_default:.2f}",
+            f"{r.pvalue_default:.3g}",
+            r.degree,
+            f"{r.seconds:.0f} s",
+        ]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r.signal_to_background:g} | {r.n_data} | {r.n_signal} | {r.z0:.2f} | "
-            f"{r.z_plain_mi:.2f} | {r.z_default:.2f} | {r.pvalue_default:.3g} | {r.degree} | "
-            f"{r.seconds:.0f} s |"
-        )
-    return "\n".join(lines)
+    return format_table(cells, _DEMO_COLUMNS)
 
 
 def demo_summary(rows) -> str:

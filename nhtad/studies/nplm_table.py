@@ -30,7 +30,8 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
 
-from ._tables import check_outputs_free, format_median_range, write_outputs
+from ..utils.tables import format_median_range
+from ._tables import check_outputs_free, write_outputs
 from ._tables import checkpoint_folder as _checkpoint_folder
 
 __all__ = ["NPLMStudyConfig", "Seed004ToyStatistics", "run_nplm_study", "QUICK", "FULL"]
