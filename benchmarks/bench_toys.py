@@ -37,7 +37,7 @@ class ScoredWindowToys:
         self.toys = LHCOToys(n_background, kind="mjj")
 
     def __call__(self, random_state):
-        (mjj,) = self.toys(random_state)
+        _, mjj = self.toys(random_state)
         return np.random.default_rng(random_state).normal(size=mjj.size), mjj
 
 
@@ -77,7 +77,7 @@ class RegionToys:
 
     def __call__(self, random_state):
         X, region = self.toys(random_state)
-        (mjj,) = self.mjj(random_state)
+        _, mjj = self.mjj(random_state)
         return X, region, mjj
 
 

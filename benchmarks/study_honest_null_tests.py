@@ -160,9 +160,9 @@ def _baselines(s, mjj, region):
         ("bump_hunt_cut0.1", {"efficiency": 0.1}),
         ("bump_hunt_cut0.01", {"efficiency": 0.01}),
     ):
-        test = BumpHuntTest(window=region.window, signal_region=(region.low, region.high))
+        test = BumpHuntTest(region=region, **kwargs)
         try:
-            out[key] = test.fit(mjj, s if kwargs else None, **kwargs).significance_
+            out[key] = test.fit(s if kwargs else None, mjj).significance_
         except (ValueError, BackgroundFitError):
             out[key] = float("nan")
     return out

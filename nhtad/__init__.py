@@ -30,7 +30,7 @@ _SUBPACKAGES = (
 )
 
 #: Top-level estimators and the module that defines each (imported on first use).
-_ESTIMATORS = {"SACWoLaTest": "sacwola_test"}
+_ESTIMATORS = {"SACWoLaTest": "sacwola_test", "NPLMTest": "scoring.nplm_test"}
 
 __all__ = ["__version__", *_SUBPACKAGES, *_ESTIMATORS]
 

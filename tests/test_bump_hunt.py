@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
 from sklearn.base import clone
-from sklearn.utils import estimator_checks as ec
 
+from nhtad.datasets import SignalRegion
 from nhtad.stats import TestResult, log_pvalue_to_significance
-from nhtad.stats import bump_hunt as bump_hunt_module
+from nhtad.stats import dijet_fit as dijet_fit_module
 from nhtad.stats.bump_hunt import BackgroundFitError, BumpHuntTest, profile_likelihood_q0
 from nhtad.stats.dijet_function import (
     bin_quadrature,
@@ -134,7 +134,7 @@ def test_profile_deficit_gives_zero_and_huge_excess_stays_finite():
 
 # -- fitted attributes and the result -------------------------------------------------------
 def test_fit_sets_attributes_consistently(background):
-    test = BumpHuntTest().fit(background)
+    test = BumpHuntTest().fit(None, background)
     d = test.result_.details
     assert test.bin_edges_.size == 17 and test.counts_.sum() == background.size
     assert test.n_events_ == background.size == d["n_window"]
@@ -162,8 +162,8 @@ def test_fit_sets_attributes_consistently(background):
 def test_events_outside_the_window_are_ignored_and_counted(background):
     rng = np.random.default_rng(3)
     outside = np.concatenate([rng.uniform(1000, 3099, 500), rng.uniform(3901, 6000, 700)])
-    inside = BumpHuntTest().fit(background)
-    both = BumpHuntTest().fit(np.concatenate([background, outside]))
+    inside = BumpHuntTest().fit(None, background)
+    both = BumpHuntTest().fit(None, np.concatenate([background, outside]))
     assert both.result_.details["n_outside_window"] == 1200
     assert both.n_events_ == inside.n_events_
     assert both.statistic_ == inside.statistic_
@@ -172,7 +172,9 @@ def test_events_outside_the_window_are_ignored_and_counted(background):
 # -- (a) acceptance: type-I error on pure background ------------------------------------------
 def test_type_one_error_on_pure_dijet_background():
     n_toys = 400
-    z = np.array([BumpHuntTest().fit(_background(seed)[0]).significance_ for seed in range(n_toys)])
+    z = np.array(
+        [BumpHuntTest().fit(None, _background(seed)[0]).significance_ for seed in range(n_toys)]
+    )
     rate = np.mean(z > ONE_SIDED_5PCT)
     assert abs(rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / n_toys), rate
     # One-sided q0: about half of the toys have a deficit and Z = 0 exactly.
@@ -190,7 +192,7 @@ def test_signal_yield_is_unbiased_within_its_error():
         mjj, rng = _background(10_000 + seed)
         bump = rng.normal(mass, width, rng.poisson(n_signal))
         true_in_sr = np.count_nonzero((bump >= SR[0]) & (bump < SR[1]))
-        test = BumpHuntTest().fit(np.concatenate([mjj, bump]))
+        test = BumpHuntTest().fit(None, np.concatenate([mjj, bump]))
         pulls[seed] = (test.signal_yield_ - true_in_sr) / test.signal_yield_error_
     assert abs(pulls.mean()) < 3 * pulls.std(ddof=1) / math.sqrt(n_toys), pulls.mean()
     assert 0.8 < pulls.std(ddof=1) < 1.2
@@ -199,7 +201,7 @@ def test_signal_yield_is_unbiased_within_its_error():
 def test_strong_signal_gives_large_finite_significance(background):
     rng = np.random.default_rng(5)
     bump = rng.normal(3500.0, 50.0, 40_000)
-    test = BumpHuntTest().fit(np.concatenate([background, bump]))
+    test = BumpHuntTest().fit(None, np.concatenate([background, bump]))
     assert test.significance_ > 30 and np.isfinite(test.log_pvalue_)
     assert test.signal_yield_ == pytest.approx(40_000, abs=5 * test.signal_yield_error_)
 
@@ -213,7 +215,7 @@ def test_score_cut_type_one_error_for_both_strategies():
         s = rng.random(mjj.size)  # independent of m_jj: the null of the cut
         for strategy, values in z.items():
             values.append(
-                BumpHuntTest(cut_strategy=strategy).fit(mjj, s, efficiency=0.1).significance_
+                BumpHuntTest(cut_strategy=strategy, efficiency=0.1).fit(s, mjj).significance_
             )
     for values in z.values():
         rate = np.mean(np.array(values) > ONE_SIDED_5PCT)
@@ -224,7 +226,7 @@ def test_score_cut_selects_the_sideband_quantile_and_adds_efficiency_error(backg
     rng = np.random.default_rng(8)
     s = rng.random(background.size)
     eps2 = 0.05
-    scaled = BumpHuntTest(cut_strategy="scale_by_efficiency").fit(background, s, efficiency=eps2)
+    scaled = BumpHuntTest(cut_strategy="scale_by_efficiency", efficiency=eps2).fit(s, background)
     d = scaled.result_.details
     sr = (background >= SR[0]) & (background < SR[1])
     sideband = ~sr
@@ -235,7 +237,7 @@ def test_score_cut_selects_the_sideband_quantile_and_adds_efficiency_error(backg
     assert d["efficiency_measured"] == pytest.approx(eps_hat)
     assert d["efficiency_error"] == pytest.approx(math.sqrt(eps_hat * (1 - eps_hat) / n_sb))
     # The binomial error on eps2_hat enters sigma_b in quadrature with the fit part.
-    uncut = BumpHuntTest().fit(background)
+    uncut = BumpHuntTest().fit(None, background)
     assert d["background_uncut"] == pytest.approx(uncut.background_)
     assert d["background_error_fit"] == pytest.approx(eps_hat * uncut.background_error_)
     assert d["background_error_efficiency"] == pytest.approx(
@@ -247,7 +249,7 @@ def test_score_cut_selects_the_sideband_quantile_and_adds_efficiency_error(backg
     )
     assert scaled.background_error_ > 1.5 * d["background_error_fit"]
     # fit_after_cut refits the selected events: a different, larger relative uncertainty.
-    refit = BumpHuntTest().fit(background, s, efficiency=eps2)
+    refit = BumpHuntTest(efficiency=eps2).fit(s, background)
     assert refit.counts_.sum() == scaled.counts_.sum() < 0.1 * background.size
     assert refit.result_.details["cut_strategy"] == "fit_after_cut"
     assert refit.background_ == pytest.approx(scaled.background_, rel=0.1)
@@ -259,40 +261,37 @@ def test_score_cut_selects_the_sideband_quantile_and_adds_efficiency_error(backg
 def test_seed_recipe_drops_the_efficiency_error(background):
     """efficiency_uncertainty=False is the seed notebook: sigma_b from the fit part alone."""
     s = np.random.default_rng(8).random(background.size)
-    honest = BumpHuntTest(cut_strategy="scale_by_efficiency").fit(background, s, efficiency=0.05)
-    seed = BumpHuntTest(cut_strategy="scale_by_efficiency", efficiency_uncertainty=False).fit(
-        background, s, efficiency=0.05
-    )
+    honest = BumpHuntTest(cut_strategy="scale_by_efficiency", efficiency=0.05).fit(s, background)
+    seed = BumpHuntTest(
+        cut_strategy="scale_by_efficiency", efficiency_uncertainty=False, efficiency=0.05
+    ).fit(s, background)
     assert seed.background_ == pytest.approx(honest.background_)
     assert seed.background_error_ == pytest.approx(honest.result_.details["background_error_fit"])
     assert seed.background_error_ < honest.background_error_
     with pytest.raises(ValueError, match="efficiency_uncertainty must be True or False"):
-        BumpHuntTest(efficiency_uncertainty="no").fit(background)
+        BumpHuntTest(efficiency_uncertainty="no").fit(None, background)
 
 
 @pytest.mark.parametrize(
     "params, match",
     [
         (
-            {"signal_region": (3000, 3500)},
-            r"signal_region=\(3000, 3500\) must lie strictly inside window",
-        ),
-        ({"signal_region": (3300, 3900)}, "must lie strictly inside window"),
-        ({"signal_region": (3700, 3300)}, r"signal_region must be ordered as \(low, high\)"),
-        (
-            {"signal_region": (3320, 3700)},
-            r"3320 does not \(nearest edges 3300 and 3350\).*signal_region=\(3300, 3700\)",
+            {"region": SignalRegion(3320, 3700)},
+            r"3320 does not \(nearest edges 3300 and 3350\).*SignalRegion\(3300, 3700\)",
         ),
         ({"bin_width": 30}, "not a whole number of bins"),
         ({"bin_width": 0}, "bin_width must be > 0"),
         ({"bin_width": 100}, "the sidebands hold 4 bins"),
-        ({"window": (3100, 14000)}, "window must satisfy 0 < low < high < sqrt_s"),
+        (
+            {"region": SignalRegion(3300, 3700, window=(3100, 14000))},
+            "window must satisfy 0 < low < high < sqrt_s",
+        ),
         ({"cut_strategy": "flat"}, "cut_strategy must be one of"),
     ],
 )
 def test_bad_settings_raise(background, params, match):
     with pytest.raises(ValueError, match=match):
-        BumpHuntTest(**params).fit(background)
+        BumpHuntTest(**params).fit(None, background)
 
 
 def test_bad_data_raise(background):
@@ -301,56 +300,61 @@ def test_bad_data_raise(background):
         with pytest.raises(
             ValueError, match=r"efficiency must be a number in the open interval \(0, 1\)"
         ):
-            BumpHuntTest().fit(background, s, efficiency=eps2)
-    with pytest.raises(ValueError, match="pass the sideband efficiency of the cut"):
-        BumpHuntTest().fit(background, s)
+            BumpHuntTest(efficiency=eps2).fit(s, background)
+    with pytest.raises(ValueError, match="set the sideband efficiency of the cut"):
+        BumpHuntTest().fit(s, background)
     with pytest.raises(ValueError, match="pass the scores too"):
-        BumpHuntTest().fit(background, efficiency=0.1)
+        BumpHuntTest(efficiency=0.1).fit(None, background)
     with pytest.raises(ValueError, match="must have one entry per event each"):
-        BumpHuntTest().fit(background, s[:-1], efficiency=0.1)
+        BumpHuntTest(efficiency=0.1).fit(s[:-1], background)
+    with pytest.raises(ValueError, match="region must be a nhtad.datasets.SignalRegion"):
+        BumpHuntTest(region=(3300, 3700)).fit(None, background)
     bad = background.copy()
     bad[10] = np.nan
     with pytest.raises(ValueError, match="mjj contains 1 NaN"):
-        BumpHuntTest().fit(bad)
+        BumpHuntTest().fit(None, bad)
     bad[10] = np.inf
     with pytest.raises(ValueError, match="mjj contains 1 inf"):
-        BumpHuntTest().fit(bad)
+        BumpHuntTest().fit(None, bad)
     sidebands_only = background[(background < SR[0]) | (background >= SR[1])]
     with pytest.raises(ValueError, match="the signal region .* holds no events"):
-        BumpHuntTest().fit(sidebands_only)
+        BumpHuntTest().fit(None, sidebands_only)
     sr_only = background[(background >= SR[0]) & (background < SR[1])]
     with pytest.raises(ValueError, match="too few sideband events"):
-        BumpHuntTest().fit(sr_only)
+        BumpHuntTest().fit(None, sr_only)
     # One sideband empty: the fit would extrapolate, not interpolate.
     with pytest.raises(ValueError, match="events on both sides of the signal region"):
-        BumpHuntTest().fit(background[background >= SR[0]])
+        BumpHuntTest().fit(None, background[background >= SR[0]])
     # A cut that leaves almost nothing to fit in the sidebands.
     with pytest.raises(ValueError, match="too few sideband events in the events passing the cut"):
-        BumpHuntTest().fit(background, s, efficiency=1e-4)
+        BumpHuntTest(efficiency=1e-4).fit(s, background)
 
 
 def test_unconverged_fit_raises_instead_of_returning_z(background, monkeypatch):
-    class NeverValid(bump_hunt_module.Minuit):
+    class NeverValid(dijet_fit_module.Minuit):
         @property
         def valid(self):
             return False
 
-    monkeypatch.setattr(bump_hunt_module, "Minuit", NeverValid)
+    monkeypatch.setattr(dijet_fit_module, "Minuit", NeverValid)
     test = BumpHuntTest()
     with pytest.raises(
         BackgroundFitError, match="did not converge after 3 attempts.*no significance"
     ):
-        test.fit(background)
-    assert isinstance(BackgroundFitError("x"), RuntimeError)
+        test.fit(None, background)
     assert not hasattr(test, "significance_")
+    # score() must not turn the failure into a number either; callers that catch
+    # RuntimeError (the studies) see it.
+    with pytest.raises(RuntimeError, match="did not converge"):
+        clone(test).score(None, background)
 
 
 # -- (g) estimator API ----------------------------------------------------------------------------
 def test_test_score_params_and_clone(background):
     test = BumpHuntTest(bin_width=25, cut_strategy="scale_by_efficiency")
-    z = test.score(background)
+    z = test.score(None, background)
     assert not hasattr(test, "statistic_"), "score must not fit self"
-    result = test.test(background)
+    result = test.test(None, background)
     assert isinstance(result, TestResult) and result.test == "BumpHuntTest"
     assert result.method == "asymptotic" and result.null_distribution is None
     assert z == pytest.approx(result.significance) == pytest.approx(test.significance_)
@@ -360,24 +364,26 @@ def test_test_score_params_and_clone(background):
     assert BumpHuntTest(**params).get_params() == params
     twin = clone(test)
     assert twin.get_params() == params and not hasattr(twin, "statistic_")
-    assert twin.fit(background).statistic_ == test.statistic_
+    assert twin.fit(None, background).statistic_ == test.statistic_
     s = np.random.default_rng(1).random(background.size)
-    assert test.score(background, s, efficiency=0.2) == pytest.approx(
-        clone(test).fit(background, s, efficiency=0.2).significance_
-    )
+    cut = clone(test).set_params(efficiency=0.2)
+    assert cut.score(s, background) == pytest.approx(clone(cut).fit(s, background).significance_)
 
 
-@pytest.mark.parametrize(
-    "check",
-    [
-        ec.check_no_attributes_set_in_init,
-        ec.check_parameters_default_constructible,
-        ec.check_get_params_invariance,
-        ec.check_set_params,
-        ec.check_estimator_repr,
-        ec.check_estimator_cloneable,
-    ],
-    ids=lambda c: c.__name__,
-)
-def test_sklearn_api_checks(check):
-    check("BumpHuntTest", BumpHuntTest())
+def test_the_former_call_order_and_region_tuples_still_work_with_a_warning(background):
+    s = np.random.default_rng(3).random(background.size)
+    new = BumpHuntTest(efficiency=0.1).fit(s, background)
+    with pytest.warns(FutureWarning, match=r"use BumpHuntTest\(efficiency=eps2\).fit\(s, mjj\)"):
+        old = BumpHuntTest().fit(background, s, efficiency=0.1)
+    assert old.statistic_ == new.statistic_
+    with pytest.warns(FutureWarning, match=r"use fit\(None, mjj\)"):
+        assert (
+            BumpHuntTest().fit(background).statistic_
+            == BumpHuntTest().fit(None, background).statistic_
+        )
+    region = SignalRegion(3350, 3650, window=(3150, 3850))
+    with pytest.warns(FutureWarning, match="pass region=SignalRegion"):
+        tuples = BumpHuntTest(window=(3150, 3850), signal_region=(3350, 3650)).fit(None, background)
+    assert tuples.statistic_ == BumpHuntTest(region=region).fit(None, background).statistic_
+    with pytest.raises(ValueError, match="not both"):
+        BumpHuntTest(region=region, window=(3150, 3850)).fit(None, background)

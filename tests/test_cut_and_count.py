@@ -355,4 +355,7 @@ def test_clone_get_params_test_and_score():
     assert result.significance == test.significance_ == pytest.approx(z)
     assert pickle.loads(pickle.dumps(result)).details["n2_selected"] == 200
     template = CC(mode="template").set_params(quantile=0.8)
-    assert template.test(*_template_sample(np.random.default_rng(1))).method == "asymptotic"
+    # The template test's binomial (or known-background Poisson) tail is a finite-sample law.
+    assert template.test(*_template_sample(np.random.default_rng(1))).method == "exact"
+    known = template.set_params(method="poisson_known_background")
+    assert known.test(*_template_sample(np.random.default_rng(1))).method == "exact"

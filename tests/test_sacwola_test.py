@@ -93,7 +93,7 @@ def test_trained_chain_matches_its_out_of_fold_scores_and_clones():
     X, mjj, is_sim = sample(80_000, seed=5)
     chain = SACWoLaTest(
         classifier=SACWoLaClassifier(hidden_layer_sizes=(8,), max_epochs=1),
-        test=SmoothTrendIndependenceTest(rel_uncertainty=0.03, y_bins=REGION, degree=1),
+        null_test=SmoothTrendIndependenceTest(rel_uncertainty=0.03, y_bins=REGION, degree=1),
         cv=2,
         random_state=7,
     )
@@ -114,7 +114,7 @@ def test_any_test_of_the_null_can_follow_the_training(steep):
         (HomogeneousAssociationTest(rel_uncertainty=0.015, y_bins=REGION), True),
         (MutualInformationIndependenceTest(rel_uncertainty=0.03, y_bins=REGION), False),
     ):
-        chain = SACWoLaTest(classifier=FixedScore(), test=test, cv=2, random_state=0)
+        chain = SACWoLaTest(classifier=FixedScore(), null_test=test, cv=2, random_state=0)
         chain.fit(X, mjj, is_simulation=is_sim)
         assert chain.result_.details["test"] == type(test).__name__
         assert test._accepts_simulation() is uses_simulation
@@ -128,7 +128,7 @@ def test_whole_chain_toys_from_the_simulation():
     assert first["X"].shape == (45_000, 4) and first["is_simulation"].sum() == 25_000
     chain = SACWoLaTest(
         classifier=FixedScore(),
-        test=SmoothTrendIndependenceTest(rel_uncertainty=0.03, y_bins=REGION, degree=1),
+        null_test=SmoothTrendIndependenceTest(rel_uncertainty=0.03, y_bins=REGION, degree=1),
         cv=2,
     )
     calibration = ToyCalibrator(chain, toys, n_toys=4, random_state=0).fit()
@@ -167,3 +167,14 @@ def test_region_must_be_a_signal_region():
     X, mjj, is_sim = sample(40_000, seed=12)
     with pytest.raises(ValueError, match="SignalRegion"):
         SACWoLaTest(classifier=FixedScore(), region=(3300, 3700)).fit(X, mjj, is_simulation=is_sim)
+
+
+def test_the_former_test_parameter_still_works_with_a_warning():
+    inner = MutualInformationIndependenceTest(rel_uncertainty=0.05)
+    with pytest.warns(FutureWarning, match="pass null_test"):
+        chain = SACWoLaTest(classifier=FixedScore(), test=inner)
+    assert chain.get_params()["null_test"] is inner
+    # The method is no longer hidden by the parameter.
+    assert callable(chain.test) and "test" not in chain.get_params()
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        SACWoLaTest(tests=inner)

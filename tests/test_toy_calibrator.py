@@ -111,9 +111,17 @@ def test_pvalue_conventions():
     t = float(np.median(null))
     assert cal.pvalue(t) == pytest.approx((1 + np.sum(null >= t)) / 31)
     assert cal.pvalue(null.max() + 1) == pytest.approx(1 / 31)
-    # Randomised ties: between the strict and the conservative count.
+    # Randomised ties: the observed value ranked uniformly among the toys it ties with. The
+    # cut-and-count statistic is 0 on many toys, so t = 0 ties: p = (#above + U (#tied + 1))
+    # / 31 with U in (0, 1], drawn from random_state, strictly inside the conservative count.
+    tied, above = int(np.sum(null == 0.0)), int(np.sum(null > 0.0))
+    assert tied >= 2
+    u = 1.0 - np.random.default_rng(np.random.SeedSequence(0)).uniform()
     p = cal.pvalue(0.0, ties="randomized", random_state=0)
-    assert np.sum(null > 0) / 31 <= p <= (1 + np.sum(null >= 0)) / 31
+    assert p == pytest.approx((above + u * (tied + 1)) / 31)
+    assert p < cal.pvalue(0.0) == pytest.approx((1 + above + tied) / 31)
+    draws = [cal.pvalue(0.0, ties="randomized", random_state=k) for k in range(200)]
+    assert np.mean(draws) == pytest.approx((above + 0.5 * (tied + 1)) / 31, rel=0.1)
     assert cal.significance(null.max() + 1) == pytest.approx(stats.norm.isf(1 / 31))
     with pytest.raises(ValueError, match="ties must be"):
         cal.pvalue(1.0, ties="mid")
@@ -168,7 +176,7 @@ def test_nested_random_states_are_reseeded_per_toy():
     assert second.get_params()[key] != first.get_params()[key]
 
 
-@pytest.mark.parametrize("kind, n_arrays", [("template", 2), ("regions", 2), ("mjj", 1)])
+@pytest.mark.parametrize("kind, n_arrays", [("template", 2), ("regions", 2), ("mjj", 2)])
 def test_lhco_toys(kind, n_arrays):
     toys = LHCOToys(40_000, kind=kind)
     seed = np.random.SeedSequence(3)
@@ -176,7 +184,7 @@ def test_lhco_toys(kind, n_arrays):
     assert len(first) == n_arrays
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[0], toys(1)[0])
+    assert not np.array_equal(first[-1], toys(1)[-1])
     if kind == "template":
         X, y = first
         assert X.shape[1] == 5 and set(np.unique(y)) == {0, 1}
@@ -190,7 +198,7 @@ def test_mi_test_on_lhco_like_mjj_toys_runs_through_the_calibrator():
 
     class Scored:
         def __call__(self, random_state):
-            (mjj,) = LHCOToys(200_000, kind="mjj")(random_state)
+            _, mjj = LHCOToys(200_000, kind="mjj")(random_state)
             s = np.random.default_rng(random_state).normal(size=mjj.size)
             return s, mjj
 

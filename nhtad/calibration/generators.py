@@ -122,7 +122,8 @@ class LHCOToys:
           data and ``0`` for an independent background sample ``reference_ratio`` times larger;
         - ``"regions"`` (seed 000, plain CWoLa): ``(X, region)`` with the SA-CWoLa features of the
           window events and ``region = 1`` in the signal region, ``0`` in the sidebands;
-        - ``"mjj"``: ``(mjj,)`` of the window events, for :class:`~nhtad.stats.BumpHuntTest`.
+        - ``"mjj"``: ``(None, mjj)`` of the window events: no score and m_jj, the ``(s, y)``
+          of :class:`~nhtad.stats.BumpHuntTest` without a cut.
     reference_ratio : float, default=2.0
         Size of the reference relative to the data's background (``kind="template"``).
     include_mjj : bool, default=False
@@ -202,7 +203,7 @@ class LHCOToys:
         )
         mjj = sample.events["mjj"]
         if self.kind == "mjj":
-            return (mjj[self.region.in_window(mjj)],)
+            return None, mjj[self.region.in_window(mjj)]
         if self.kind == "regions":
             window = self.region.in_window(mjj)
             return sacwola_features(sample.events[window]), self.region.labels(mjj[window])

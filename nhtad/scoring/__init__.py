@@ -16,11 +16,13 @@ from .diagnostics import DecorrelationReport, decorrelation_report
 from .hgb import HGBEnsembleClassifier
 from .kernel_width import candidate_sigma
 from .nplm import NPLMKernelEstimator
+from .nplm_test import NPLMTest
 from .sacwola import SACWoLaClassifier
 from .score_transformer import ScoreTransformer
 from .weights import sacwola_targets_and_weights
 
 __all__ = [
+    "NPLMTest",
     "SACWoLaClassifier",
     "HGBEnsembleClassifier",
     "out_of_fold_scores",

@@ -10,7 +10,9 @@ Two selections share one estimator, :class:`CutAndCountTest`:
   of a background *reference* sample and compare the data count with the reference count scaled
   by ``w = N(R) / N_R``. Several thresholds (the hyper-test) are combined elsewhere.
 
-Both p-values are analytic and carried in log space, so Z stays finite far into the tail.
+Both p-values are analytic (the anomaly cut's from a Gaussian Z, ``method="asymptotic"``; the
+template test's an exact binomial or Poisson tail, ``method="exact"``) and carried in log space,
+so Z stays finite far into the tail.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from scipy import special, stats
 
 from ..utils.validation import check_not_constant, check_open_unit_interval, check_paired_vectors
-from .base import ASYMPTOTIC, BaseTest
+from .base import ASYMPTOTIC, EXACT, BaseTest
 from .pvalues import significance_to_log_pvalue
 
 __all__ = [
@@ -477,9 +479,9 @@ class CutAndCountTest(BaseTest):
         self.n_reference_selected_ = k_ref
         self.expected_background_ = b
         self.weight_ = w
-        return self._set_result(
-            t_cc, log_p, method=ASYMPTOTIC, n_events=n_data + n_ref, details=details
-        )
+        # Both are finite-sample laws (the conditional binomial, or the Poisson tail of a known
+        # background), summed exactly in log space: no large-sample approximation.
+        return self._set_result(t_cc, log_p, method=EXACT, n_events=n_data + n_ref, details=details)
 
 
 def _split(s, labels, name, classes, usage):

@@ -26,7 +26,8 @@ from ..utils.atomic import atomic_output
 from ..utils.checkpoint import Checkpoint
 from ..utils.fingerprint import fingerprint
 from ..utils.progress import progress
-from ._tables import check_outputs_free, checkpoint_folder, format_median_range, write_outputs
+from ..utils.tables import format_median_range
+from ._tables import check_outputs_free, checkpoint_folder, write_outputs
 
 __all__ = ["SACWoLaStudyConfig", "run_sacwola_study", "QUICK", "FULL"]
 
@@ -142,12 +143,10 @@ def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources
     }
     mjj_data, region_data = mjj[~is_sim], labels[~is_sim]
 
-    def bump_hunt(key, *args, test_params=None, **kwargs):
-        test = BumpHuntTest(
-            window=region.window, signal_region=(region.low, region.high), **(test_params or {})
-        )
+    def bump_hunt(key, s=None, **params):
+        test = BumpHuntTest(region=region, **params)
         try:
-            row[key] = test.fit(mjj_data, *args, **kwargs).significance_
+            row[key] = test.fit(s, mjj_data).significance_
         except (ValueError, BackgroundFitError) as err:
             row[key] = float("nan")
             row["failures"][key] = str(err)
@@ -175,7 +174,7 @@ def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources
                 bump_hunt(f"bh{eps:g}", s, efficiency=eps)
             # The seed notebook's recipe: uncut fit times eps2 (flat efficiency in m_jj
             # assumed), eps2's statistical error dropped.
-            bump_hunt(f"bhseed{eps:g}_lam{lam:g}", s, efficiency=eps, test_params=_SEED_RECIPE)
+            bump_hunt(f"bhseed{eps:g}_lam{lam:g}", s, efficiency=eps, **_SEED_RECIPE)
         if sb == max(cfg.signal_to_background) and realisation == 0 and lam == max(cfg.lams):
             row["_example"] = {
                 "s": s,

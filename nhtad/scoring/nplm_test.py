@@ -1,0 +1,137 @@
+"""NPLM's end-to-end test as a test object: the kernel model's t with a calibrated p-value.
+
+Grosso, Sengupta, Golling, Harris, EPJC 85, 1074 (2025), Sec. 2: ``t = -2 min L`` of the
+kernel model of the data/reference density ratio (:class:`~nhtad.scoring.NPLMKernelEstimator`),
+whose null law is measured on signal-free toys; several kernel widths are combined as in
+Grosso & Letizia, arXiv:2408.12296 (:class:`~nhtad.stats.MultipleTestCombination`). As a
+:class:`~nhtad.stats.BaseTest`, the test fits, scores, calibrates and combines like every
+other test of nhtad.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+
+from ..stats.base import BOUND, TOYS, BaseTest
+from ..stats.multiple_testing import MultipleTestCombination, combine
+from ..stats.pvalues import empirical_log_pvalue
+
+__all__ = ["NPLMTest"]
+
+
+class NPLMTest(BaseTest):
+    """NPLM's end-to-end test of data against a reference, calibrated on null toys.
+
+    Parameters
+    ----------
+    estimator : NPLMKernelEstimator or None, default=None
+        The kernel model (cloned at every fit); ``None`` is ``NPLMKernelEstimator()``. With a
+        sequence of widths ``sigma`` its ``statistic_`` holds one t per width.
+    null : array-like of shape (n_toys,) or (n_toys, n_widths), or None, default=None
+        t of signal-free toys (e.g. ``ToyCalibrator(NPLMTest(estimator), generator,
+        statistic="t_").fit().null_distribution_``). ``None``: no calibration, and the p-value
+        is the trivial bound ``p <= 1`` (``method="bound"``), so that toys can run the
+        test to build its null (Z = -inf, the Z of p = 1).
+    combine : {"min-p", "fisher", "average-p", "softmax-t"}, default="softmax-t"
+        How several widths are combined (arXiv:2408.12296, Sec. 3). The p-value
+        combinations need ``null``; "softmax-t" is defined without it.
+    temperature : float, default=1.0
+        Temperature of "softmax-t".
+
+    Attributes
+    ----------
+    t_ : float or ndarray of shape (n_widths,)
+        NPLM's t (one per width).
+    statistic_ : float
+        ``t_`` for one width; the combined statistic for several.
+    estimator_ : NPLMKernelEstimator
+        The fitted model.
+    pvalue_, log_pvalue_, significance_, n_events_, null_distribution_, result_
+        See :class:`~nhtad.stats.BaseTest`; ``method`` is "toys" with ``null``, "bound"
+        without.
+    """
+
+    def __init__(self, estimator=None, null=None, combine="softmax-t", temperature=1.0):
+        self.estimator = estimator
+        self.null = null
+        self.combine = combine
+        self.temperature = temperature
+
+    def fit(self, X, y):
+        """Fit the kernel model to data (``y = 1``) and reference (``y = 0``) and test it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_events, n_features)
+            Features of the data and reference events.
+        y : array-like of shape (n_events,)
+            1 for data, 0 for reference.
+
+        Returns
+        -------
+        self
+        """
+        from .nplm import NPLMKernelEstimator
+
+        estimator = NPLMKernelEstimator() if self.estimator is None else self.estimator
+        if not isinstance(estimator, NPLMKernelEstimator):
+            raise ValueError(
+                f"estimator must be an NPLMKernelEstimator; got {type(estimator).__name__}. "
+                "For another classifier's score, use a cut-and-count test on its output."
+            )
+        model = clone(estimator).fit(X, y)
+        t = np.asarray(model.statistic_, dtype=np.float64)
+        null = self._null(t)
+        if t.ndim == 0:
+            statistic = float(t)
+            log_p = 0.0 if null is None else float(empirical_log_pvalue(null, statistic))
+            null_combined = null
+        elif null is None:
+            statistic = self._softmax_t(t)
+            log_p, null_combined = 0.0, None
+        else:
+            combination = MultipleTestCombination(
+                method=self.combine, temperature=self.temperature
+            ).fit(null)
+            statistic = float(combination.combined_statistic(t))
+            log_p = float(combination.log_pvalue(t))
+            null_combined = combination.null_combined_
+        self.estimator_ = model
+        self.t_ = float(t) if t.ndim == 0 else t
+        details = {"t": self.t_, "combine": self.combine if t.ndim else None}
+        if null is None:
+            details["calibration"] = "none: p <= 1 is the trivial bound; pass null= (toys)"
+        return self._set_result(
+            statistic,
+            log_p,
+            method=BOUND if null is None else TOYS,
+            n_events=np.asarray(y).shape[0],
+            null_distribution=null_combined,
+            details=details,
+        )
+
+    def _null(self, t):
+        if self.null is None:
+            if t.ndim and self.combine != "softmax-t":
+                raise ValueError(
+                    f"combine={self.combine!r} combines per-width p-values, which need the "
+                    "toys' t per width: pass null= (ToyCalibrator(NPLMTest(estimator), "
+                    "generator, statistic='t_')), or use combine='softmax-t'."
+                )
+            return None
+        null = np.asarray(self.null, dtype=np.float64)
+        want = "(n_toys,)" if t.ndim == 0 else f"(n_toys, {t.size})"
+        if null.ndim != t.ndim + 1 or null.shape[1:] != t.shape or null.shape[0] < 1:
+            raise ValueError(
+                f"null must hold the toys' t with shape {want}, one column per width; got "
+                f"shape {null.shape}."
+            )
+        if not np.all(np.isfinite(null)):
+            raise ValueError("null holds NaN or inf; rerun or drop the failed toys.")
+        return null
+
+    def _softmax_t(self, t):
+        return float(
+            combine(statistics=t[None, :], method="softmax-t", temperature=self.temperature)[0]
+        )
