@@ -9,7 +9,14 @@ from sklearn.pipeline import make_pipeline
 
 from nhtad.calibration import LHCOToys, ToyCalibrator
 from nhtad.scoring import HGBEnsembleClassifier, NPLMKernelEstimator, ScoreTransformer
-from nhtad.stats import CutAndCountTest, HyperTest, TestResult
+from nhtad.stats import (
+    CutAndCountTest,
+    HyperTest,
+    TestResult,
+    combined_statistic,
+    empirical_log_pvalue,
+    log_pvalue_bound,
+)
 
 QUANTILES = [0.8, 0.9, 0.95, 0.99]
 
@@ -45,8 +52,10 @@ def test_combined_statistic_and_its_dependence_free_bound(combine):
         t, bound = -math.log(mean_p), math.log(2 * mean_p)
     assert hyper.statistic_ == pytest.approx(t)
     assert hyper.log_pvalue_ == pytest.approx(min(0.0, bound))
-    assert hyper.result_.details["calibration"] == "bound"
-    assert hyper.result_.method == "asymptotic"
+    # A bound, not an asymptotic law: the result says so (it said "asymptotic" before).
+    assert hyper.result_.method == "bound" == hyper.result_.details["calibration"]
+    assert hyper.statistic_ == combined_statistic(log_pvalues=log_p, combine=combine)
+    assert hyper.log_pvalue_ == log_pvalue_bound(log_p, combine)
     # The best member is the one with the smallest p.
     assert hyper.result_.details["best_member"] == f"quantile={QUANTILES[np.argmin(log_p)]!r}"
 
@@ -57,7 +66,9 @@ def test_calibrated_pvalue_is_the_empirical_one():
     hyper = _hyper(null_distribution=null).fit(s, y)
     expected = (1 + np.sum(null >= hyper.statistic_ * (1 - 1e-12))) / 100
     assert hyper.pvalue_ == pytest.approx(expected)
-    assert isinstance(hyper.test(s, y), TestResult) and hyper.result_.method == "resampled"
+    # Calibrated on toys of the whole chain: "toys" (it said "resampled" before).
+    assert isinstance(hyper.test(s, y), TestResult) and hyper.result_.method == "toys"
+    assert hyper.log_pvalue_ == empirical_log_pvalue(null, hyper.statistic_)
 
 
 def test_an_excess_far_in_the_tail_keeps_a_finite_z():
@@ -122,5 +133,5 @@ def test_seed_004_classifier_path_calibrated_on_toys_of_the_whole_chain(scorer):
     pipe.set_params(hypertest__null_distribution=null.null_distribution_)
     pipe.fit(X, y)
     result = pipe[-1].result_
-    assert result.method == "resampled"
+    assert result.method == "toys"
     assert result.pvalue == pytest.approx(1 / 13)

@@ -22,6 +22,7 @@ from nhtad.stats import (
     calibrated_pvalues,
     chi2_significance,
     combine,
+    combined_statistic,
     fit_chi2_dof,
     holm_bonferroni,
     leave_one_out_pvalues,
@@ -91,23 +92,25 @@ def test_leave_one_out_pvalues_of_a_continuous_null_are_exactly_the_uniform_grid
 def test_combine_formulas_on_one_row():
     p = np.array([0.1, 0.5, 0.2])
     t = np.array([3.0, 1.0, 2.0])
-    assert combine(p, method="min-p") == pytest.approx(-0.1)
-    assert combine(p, method="fisher") == pytest.approx(-np.log(0.01))
-    assert combine(p, method="average-p") == pytest.approx(-np.log(0.8 / 3))
-    assert combine(statistics=t, method="softmax-t") == pytest.approx(np.log(np.exp(t).mean()))
+    assert combined_statistic(p, combine="min-p") == pytest.approx(-0.1)
+    assert combined_statistic(p, combine="fisher") == pytest.approx(-np.log(0.01))
+    assert combined_statistic(p, combine="average-p") == pytest.approx(-np.log(0.8 / 3))
+    assert combined_statistic(statistics=t, combine="softmax-t") == pytest.approx(
+        np.log(np.exp(t).mean())
+    )
     tau = 0.5
-    assert combine(statistics=t, method="softmax-t", temperature=tau) == pytest.approx(
+    assert combined_statistic(statistics=t, combine="softmax-t", temperature=tau) == pytest.approx(
         tau * np.log(np.exp(t / tau).mean())
     )
     # A cold softmax is the maximum less tau log m.
-    assert combine(statistics=t, method="softmax-t", temperature=1e-3) == pytest.approx(
+    assert combined_statistic(statistics=t, combine="softmax-t", temperature=1e-3) == pytest.approx(
         3.0 - 1e-3 * np.log(3), rel=1e-9
     )
 
 
 def test_softmax_t_does_not_overflow_at_nplm_scales():
     t = np.array([[943.4, 325.1, 45.0], [1007.3, 365.9, 56.4]])
-    combined = combine(statistics=t, method="softmax-t")
+    combined = combined_statistic(statistics=t, combine="softmax-t")
     np.testing.assert_allclose(combined, t[:, 0] - np.log(3), rtol=1e-14)
 
 
@@ -120,7 +123,7 @@ def test_combined_pvalues_of_independent_null_draws_are_uniform(method):
     rng = np.random.default_rng(4)
     null = correlated_gaussian_toys(rng, 5000)
     fresh = correlated_gaussian_toys(rng, 1000)
-    combination = MultipleTestCombination(method=method).fit(null)
+    combination = MultipleTestCombination(combine=method).fit(null)
     pvalues = combination.pvalue(fresh)
     assert stats.kstest(pvalues, "uniform").pvalue > 0.01
     # Fisher's chi2_{2m} formula, which assumes independent tests, is far off for these
@@ -134,7 +137,7 @@ def test_pvalue_log_pvalue_and_significance_agree_with_the_scalar_convention():
     rng = np.random.default_rng(5)
     null = correlated_gaussian_toys(rng, 300, m=3)
     rows = correlated_gaussian_toys(rng, 20, m=3) + 1.0
-    combination = MultipleTestCombination(method="average-p").fit(null)
+    combination = MultipleTestCombination(combine="average-p").fit(null)
     combined = combination.combined_statistic(rows)
     expected = np.array([empirical_pvalue(combination.null_combined_, c) for c in combined])
     np.testing.assert_allclose(combination.pvalue(rows), expected, rtol=1e-14)
@@ -148,8 +151,8 @@ def test_columns_select_a_subset_and_new_rows_keep_every_column():
     rng = np.random.default_rng(6)
     null = correlated_gaussian_toys(rng, 200, m=5)
     rows = correlated_gaussian_toys(rng, 10, m=5)
-    subset = MultipleTestCombination(method="fisher", columns=[0, 2, 4]).fit(null)
-    direct = MultipleTestCombination(method="fisher").fit(null[:, [0, 2, 4]])
+    subset = MultipleTestCombination(combine="fisher", columns=[0, 2, 4]).fit(null)
+    direct = MultipleTestCombination(combine="fisher").fit(null[:, [0, 2, 4]])
     np.testing.assert_array_equal(subset.null_combined_, direct.null_combined_)
     np.testing.assert_array_equal(subset.pvalue(rows), direct.pvalue(rows[:, [0, 2, 4]]))
     assert subset.n_features_in_ == 5
@@ -186,7 +189,26 @@ def test_fit_sets_the_documented_attributes():
     ids=lambda c: c.__name__,
 )
 def test_sklearn_api_checks(check):
-    check("MultipleTestCombination", MultipleTestCombination(method="fisher", columns=[0, 1]))
+    check("MultipleTestCombination", MultipleTestCombination(combine="fisher", columns=[0, 1]))
+
+
+def test_the_old_names_work_for_one_release_with_a_future_warning():
+    p = np.array([0.1, 0.5, 0.2])
+    with pytest.warns(FutureWarning, match=r"combined_statistic\(\.\.\., combine="):
+        old = combine(p, method="fisher")
+    assert old == combined_statistic(p, combine="fisher")
+    null = correlated_gaussian_toys(np.random.default_rng(9), 200, m=3)
+    legacy = MultipleTestCombination(method="average-p", columns=[0, 2])
+    assert clone(legacy).get_params()["method"] == "average-p"
+    with pytest.warns(FutureWarning, match=r"MultipleTestCombination\(method=\.\.\.\)"):
+        legacy.fit(null)
+    current = MultipleTestCombination(combine="average-p", columns=[0, 2]).fit(null)
+    assert legacy.combine_ == current.combine_ == "average-p"
+    np.testing.assert_array_equal(legacy.null_combined_, current.null_combined_)
+    np.testing.assert_array_equal(legacy.pvalue(null[:5]), current.pvalue(null[:5]))
+    # Both names, disagreeing: refused rather than one silently ignored.
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="give combine only"):
+        MultipleTestCombination(combine="fisher", method="average-p").fit(null)
 
 
 def test_clone_keeps_the_parameters_untouched():
@@ -238,20 +260,20 @@ def test_bad_rows_and_parameters_raise():
     fitted = MultipleTestCombination().fit(null)
     with pytest.raises(ValueError, match=r"shape \(n_obs, 3\)"):
         fitted.pvalue(np.ones(4))
-    with pytest.raises(ValueError, match="method must be one of"):
-        combine([0.5, 0.1], method="harmonic")
-    with pytest.raises(ValueError, match="method must be one of"):
-        MultipleTestCombination(method="p-min").fit(null)
+    with pytest.raises(ValueError, match="combine must be one of"):
+        combined_statistic([0.5, 0.1], combine="harmonic")
+    with pytest.raises(ValueError, match="combine must be one of"):
+        MultipleTestCombination(combine="p-min").fit(null)
     with pytest.raises(ValueError, match=r"pass statistics="):
-        combine(pvalues=[0.5, 0.1], method="softmax-t")
+        combined_statistic(pvalues=[0.5, 0.1], combine="softmax-t")
     with pytest.raises(ValueError, match=r"pass pvalues="):
-        combine(statistics=[0.5, 0.1], method="fisher")
+        combined_statistic(statistics=[0.5, 0.1], combine="fisher")
     with pytest.raises(ValueError, match=r"must lie in \(0, 1\]"):
-        combine([0.0, 0.1], method="fisher")
+        combined_statistic([0.0, 0.1], combine="fisher")
     with pytest.raises(ValueError, match=r"must lie in \(0, 1\]"):
         holm_bonferroni([np.nan, 0.1], 0.05)
     with pytest.raises(ValueError, match="temperature must be a positive number"):
-        combine(statistics=[1.0, 2.0], method="softmax-t", temperature=0.0)
+        combined_statistic(statistics=[1.0, 2.0], combine="softmax-t", temperature=0.0)
     with pytest.raises(ValueError, match="columns must be"):
         MultipleTestCombination(columns=[0, 3]).fit(null)
     with pytest.raises(ValueError, match="columns must not repeat"):
@@ -287,7 +309,7 @@ def test_single_sigma_powers_match_the_published_table(lhco, column):
 
 @pytest.mark.parametrize("method", COMBINATION_METHODS)
 def test_combined_pass_counts_are_reproduced(lhco, method):
-    combination = MultipleTestCombination(method=method, columns=COMBINED_COLUMNS).fit(lhco.null)
+    combination = MultipleTestCombination(combine=method, columns=COMBINED_COLUMNS).fit(lhco.null)
     result = power_at_significance(
         combination.null_combined_, combination.combined_statistic(lhco.signal), Z_LEVELS
     )
@@ -301,7 +323,7 @@ def test_combined_pass_counts_are_reproduced(lhco, method):
 
 
 def test_softmax_t_is_column_0_at_nplm_scales(lhco):
-    combination = MultipleTestCombination(method="softmax-t", columns=COMBINED_COLUMNS)
+    combination = MultipleTestCombination(combine="softmax-t", columns=COMBINED_COLUMNS)
     combined = combination.fit(lhco.null).combined_statistic(lhco.signal)
     np.testing.assert_allclose(combined, lhco.signal[:, 0] - np.log(6), rtol=1e-12)
 
@@ -334,7 +356,9 @@ def test_tie_convention_changes_no_published_pass_count(lhco):
     np.testing.assert_array_equal(strict_signal_p, calibrated_pvalues(null, signal))
     for method in ("min-p", "fisher", "average-p"):
         strict = power_at_significance(
-            combine(strict_null_p, method=method), combine(strict_signal_p, method=method), Z_LEVELS
+            combined_statistic(strict_null_p, combine=method),
+            combined_statistic(strict_signal_p, combine=method),
+            Z_LEVELS,
         )
         assert (
             strict.n_passed.tolist()

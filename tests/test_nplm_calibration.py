@@ -57,7 +57,7 @@ def _null_pvalues(n_calibration, n_test, seeds=(10, 11), **sizes):
     null = run_toys(estimator, generator, n_calibration, random_state=seeds[0]).statistics
     fresh = run_toys(estimator, generator, n_test, random_state=seeds[1]).statistics
     single = calibrated_pvalues(null[:, 1], fresh[:, 1]).ravel()
-    combined = MultipleTestCombination(method="min-p").fit(null).pvalue(fresh)
+    combined = MultipleTestCombination(combine="min-p").fit(null).pvalue(fresh)
     return single, combined
 
 

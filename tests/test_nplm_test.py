@@ -53,7 +53,7 @@ def test_several_widths_are_combined_as_multiple_test_combination_does(setup):
     t = est.fit(X, y).statistic_
     for combine in ("min-p", "fisher", "softmax-t"):
         result = NPLMTest(est, null=null, combine=combine).test(X, y)
-        reference = MultipleTestCombination(method=combine).fit(null)
+        reference = MultipleTestCombination(combine=combine).fit(null)
         assert result.log_pvalue == pytest.approx(reference.log_pvalue(t))
         assert result.statistic == pytest.approx(reference.combined_statistic(t))
         assert result.method == "toys"

@@ -165,7 +165,7 @@ def test_median_significance_reproduces_the_lhco_table(lhco):
         assert round(result.significance, 2) == expected, j
         assert result.low <= result.significance <= result.high
     for method, expected in PUBLISHED_COMBINED_MEDIAN_Z.items():
-        combination = MultipleTestCombination(method=method, columns=COMBINED_COLUMNS)
+        combination = MultipleTestCombination(combine=method, columns=COMBINED_COLUMNS)
         combination.fit(lhco.null)
         result = median_significance(
             combination.null_combined_, combination.combined_statistic(lhco.signal)

@@ -91,3 +91,56 @@ def test_empirical_pvalue_rejects_bad_null():
         empirical_pvalue([], 1.0)
     with pytest.raises(ValueError, match="NaN"):
         empirical_pvalue([1.0, np.nan], 1.0)
+
+
+def test_empirical_pvalue_of_many_values_is_the_scalar_one_bit_for_bit():
+    rng = np.random.default_rng(5)
+    null = rng.integers(0, 8, size=300).astype(float)
+    observed = np.r_[rng.integers(-1, 10, size=40).astype(float), 4.0 * (1 + 1e-13), np.inf]
+    for function in (empirical_pvalue, empirical_log_pvalue):
+        values = function(null, observed)
+        assert values.shape == observed.shape
+        assert values.tolist() == [function(null, t) for t in observed]
+        grid = function(null, observed.reshape(2, -1))
+        np.testing.assert_array_equal(grid, values.reshape(2, -1))
+
+
+def test_empirical_pvalue_per_column_and_leave_one_out_against_brute_force():
+    rng = np.random.default_rng(6)
+    null = rng.integers(0, 5, size=(50, 3)).astype(float)
+    rows = rng.integers(-1, 7, size=(9, 3)).astype(float)
+    expected = [[(1 + np.sum(null[:, j] >= rows[i, j])) / 51 for j in range(3)] for i in range(9)]
+    np.testing.assert_array_equal(empirical_pvalue(null, rows), expected)
+    np.testing.assert_array_equal(empirical_pvalue(null, rows[2]), expected[2])
+    # observed=None: each null value against the 49 others, (1 + #{others >= t}) / 50.
+    loo = [
+        [(1 + np.sum(np.delete(null[:, j], i) >= null[i, j])) / 50 for j in range(3)]
+        for i in range(50)
+    ]
+    np.testing.assert_array_equal(empirical_pvalue(null), loo)
+    np.testing.assert_allclose(empirical_log_pvalue(null), np.log(loo), rtol=1e-13)
+
+
+def test_randomized_ties_rank_the_observed_value_among_the_tied_null_values():
+    null = np.array([0.0, 0.0, 0.0, 1.0, 2.0, 2.0 * (1 + 1e-14)])
+    u = 1.0 - np.random.default_rng(np.random.SeedSequence(3)).uniform(size=2)
+    p = empirical_pvalue(null, [0.0, 2.0], ties="randomized", random_state=3)
+    # t = 0: 3 above, 3 tied; t = 2: none above, 2 tied (the second up to round-off).
+    np.testing.assert_allclose(p, [(3 + u[0] * 4) / 7, (0 + u[1] * 3) / 7], rtol=1e-15)
+    log_p = empirical_log_pvalue(null, [0.0, 2.0], ties="randomized", random_state=3)
+    np.testing.assert_allclose(log_p, np.log(p), rtol=1e-13)
+    # Without ties only the observed value's own draw is randomised: p in (3/7, 4/7].
+    assert 3 / 7 < empirical_pvalue(null, 0.5, ties="randomized", random_state=0) <= 4 / 7
+    # A looser tolerance makes near values ties.
+    assert empirical_pvalue(null, 0.99, rtol=0.02) == empirical_pvalue(null, 1.0)
+
+
+def test_empirical_pvalue_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="ties must be"):
+        empirical_pvalue([1.0, 2.0], 1.0, ties="mid")
+    with pytest.raises(ValueError, match="statistic"):
+        empirical_pvalue(np.ones((5, 2)), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="leave one out"):
+        empirical_pvalue([1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        empirical_pvalue([1.0, 2.0], [1.0, np.nan])

@@ -1,9 +1,8 @@
 """Calibration of tests with toys: running toys, power at a significance, median significance.
 
-- :func:`run_toys`: fit an estimator or test on ``n_toys`` toys from a generator, seeds spawned
-  in the parent, through joblib (identical for any ``n_jobs`` and backend);
 - :class:`ToyCalibrator`: the null distribution of a whole test or pipeline from toys
   (GridSearch-like; joblib; split runs merge; save/load), empirical p-values, power;
+- :func:`run_toys`: the calibrator in one call, returning the toys' statistics and seeds;
 - :class:`ReferenceResampler`: NPLM-style null (and signal) toys drawn from a background pool;
 - :class:`LHCOToys`: toys from the embedded LHCO-like generator (template, regions or m_jj);
 - :class:`SimulationSplitToys`: whole-chain toys of :class:`~nhtad.SACWoLaTest` from its

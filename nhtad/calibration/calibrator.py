@@ -17,178 +17,32 @@ Seeds: toy ``i`` uses the ``i``-th child of ``SeedSequence(random_state)`` (what
   run of the 1000 toys; :meth:`ToyCalibrator.save` / :meth:`ToyCalibrator.load` keep partial
   runs on disk.
 
-Conventions follow ``reference/ecosystem.md`` (Sec. 6: toys at scale) and scikit-learn's
-``permutation_test_score`` (seeds drawn in the parent, small tasks, small returns).
+The toys run through :func:`nhtad.utils.batches.run_batches`, the recipe of scikit-learn's
+``permutation_test_score`` (seeds drawn in the parent, small tasks, small returns); the run's
+identity and its file format live in :mod:`nhtad.calibration.identity` and
+:mod:`nhtad.calibration.storage`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import numbers
-import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from ..stats.pvalues import log_pvalue_to_significance
-from ..utils.atomic import atomic_output
-from ..utils.checkpoint import Checkpoint, identity_differences
-from ..utils.fingerprint import FingerprintError, fingerprint, param_fingerprints
-from ..utils.interrupt import sigterm_as_exit
-from ..utils.progress import progress
+from ..stats.pvalues import empirical_log_pvalue, log_pvalue_to_significance
 from ..utils.random import as_seed_sequence
-from ..utils.validation import check_fits_in_memory, check_positive_int
+from ..utils.validation import check_positive_int
+from .identity import refuse_different, require_identified, root_seed, run_identity
 from .power import power_at_significance
-from .toys import run_one_toy, toy_seed
+from .storage import open_checkpoint, read_calibration, write_calibration
+from .toys import ToyFailedError, join_toys, run_toy_indices, toy_indices, toy_seed
 
 __all__ = ["ToyCalibrator", "ToyFailedError"]
 
 logger = logging.getLogger(__name__)
-
-_FORMAT_VERSION = 2
-_UNIDENTIFIED = "unidentified"
-
-
-class ToyFailedError(RuntimeError):
-    """A toy could not be fitted; the message names the toy and how to rerun it alone."""
-
-
-def _run_batch(test, generator, root, indices, statistic):
-    out = []
-    for i in indices:
-        try:
-            out.append(run_one_toy(test, generator, toy_seed(root, i), statistic))
-        except Exception as err:
-            # Any failure, re-raised with the toy's identity so that it can be reproduced alone.
-            message = str(err).rstrip(". ")
-            raise ToyFailedError(
-                f"toy {i} failed: {type(err).__name__}: {message}. Rerun it alone with "
-                f"run_one_toy(test, generator, toy_seed(SeedSequence(random_state), {i})) to "
-                "debug; a generator must return finite arrays the test accepts."
-            ) from err
-    # The indices travel with the values: batches come back in the order they finish.
-    return indices, out
-
-
-#: Bytes a toy needs at least in the parent: its index, its statistic, its seed object.
-_BYTES_PER_TOY = 100
-
-
-def _as_index_array(toys, n_toys: int) -> np.ndarray:
-    if toys is None or isinstance(toys, slice):
-        count = len(range(n_toys)[toys or slice(None)])
-        check_fits_in_memory(
-            count,
-            _BYTES_PER_TOY,
-            name="n_toys",
-            holds="the toys' statistics and seeds",
-            fix="Run fewer toys, or a part of them with fit(toys=range(a, b)) and merge().",
-        )
-    if toys is None:
-        return np.arange(n_toys)
-    if isinstance(toys, slice):
-        idx = np.arange(n_toys)[toys]
-    else:
-        idx = np.asarray(list(toys) if not isinstance(toys, np.ndarray) else toys)
-    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(
-            f"toys must be a non-empty slice, range or list of toy indices; got {toys!r}."
-        )
-    if idx.min() < 0 or idx.max() >= n_toys:
-        raise ValueError(
-            f"toy indices must lie in [0, n_toys={n_toys}); got {idx.min()}..{idx.max()}. "
-            "Raise n_toys to run more toys."
-        )
-    if np.unique(idx).size != idx.size:
-        raise ValueError("toy indices must not repeat.")
-    return idx.astype(np.int64)
-
-
-def _type_name(obj) -> str:
-    cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _generator_identity(generator, generator_id):
-    """What identifies a generator: the user's ``generator_id``, else its type and content."""
-    if generator_id is not None:
-        if not isinstance(generator_id, str) or not generator_id:
-            raise ValueError(
-                f"generator_id must be a non-empty string naming the generator; got "
-                f"{generator_id!r}."
-            )
-        return {"id": generator_id}
-    try:
-        content = fingerprint(generator, where="the generator")
-    except FingerprintError as err:
-        content = f"{_UNIDENTIFIED}: {err}"
-    return {"type": _type_name(generator), "content": content}
-
-
-def _test_identity(test):
-    try:
-        return param_fingerprints(test)
-    except FingerprintError as err:
-        return {"<type>": _type_name(test), "<content>": f"{_UNIDENTIFIED}: {err}"}
-
-
-def _seed_identity(root: np.random.SeedSequence) -> dict:
-    return {"entropy": str(root.entropy), "spawn_key": [int(k) for k in root.spawn_key]}
-
-
-def _unidentified(identity: dict) -> str | None:
-    for value in identity.values():
-        if isinstance(value, dict):
-            found = _unidentified(value)
-            if found:
-                return found
-        elif isinstance(value, str) and value.startswith(_UNIDENTIFIED):
-            return value
-    return None
-
-
-def _require_identified(identity: dict, action: str):
-    reason = _unidentified(identity)
-    if reason:
-        raise ValueError(
-            f"cannot {action}: the run's identity is unknown ({reason}). Pass "
-            "generator_id='a name you change whenever the generator changes', or give the "
-            "generator and test parameters that can be hashed (arrays, numbers, estimators)."
-        )
-
-
-def _refuse_different(mine: dict, theirs: dict, what: str):
-    differ = identity_differences(theirs, mine)
-    if differ:
-        names = ", ".join(d.replace("test.<type>", "test type") for d in differ[:8])
-        more = f" and {len(differ) - 8} more" if len(differ) > 8 else ""
-        raise ValueError(
-            f"{what}: they differ in {names}{more}. Toys of different tests, generators, "
-            "statistics or root seeds must not be mixed; use the settings that made them."
-        )
-
-
-def _union(idx_a, val_a, idx_b, val_b, what):
-    """Toys of two runs, sorted by index, each once; a shared toy must agree bit for bit."""
-    idx = np.concatenate([idx_a, idx_b])
-    values = np.concatenate([val_a, val_b])
-    order = np.argsort(idx, kind="stable")
-    idx, values = idx[order], values[order]
-    dup = np.flatnonzero(np.diff(idx) == 0)
-    if dup.size and not np.array_equal(values[dup], values[dup + 1]):
-        raise ValueError(
-            f"the two runs share {what} with different statistics; they were not made by the "
-            "same test and generator."
-        )
-    keep = np.ones(idx.size, bool)
-    keep[dup + 1] = False
-    return idx[keep], values[keep]
 
 
 class ToyCalibrator(BaseEstimator):
@@ -311,99 +165,23 @@ class ToyCalibrator(BaseEstimator):
         return as_seed_sequence(self.random_state)
 
     def _make_identity(self, generator, root, generator_id) -> dict:
-        if not isinstance(self.statistic, str):
-            raise ValueError(f"statistic must be an attribute name; got {self.statistic!r}.")
-        return {
-            "test": _test_identity(self.test),
-            "generator": _generator_identity(generator, generator_id),
-            "statistic": self.statistic,
-            "seed": _seed_identity(root),
-        }
-
-    @staticmethod
-    def _open_checkpoint(path, identity, random_state):
-        if path is None:
-            return None, {}
-        if random_state is None:
-            raise ValueError(
-                "a checkpoint needs a reproducible random_state (an int or a SeedSequence): with "
-                "None every fit draws new seeds and no finished toy could be reused."
-            )
-        _require_identified(identity, "use a checkpoint")
-        ckpt = Checkpoint(path, identity, what="toys")
-        done = {int(i): np.asarray(v, dtype=np.float64) for i, v in ckpt.load().items()}
-        return ckpt, done
+        return run_identity(self.test, generator, generator_id, self.statistic, root)
 
     def _run(self, generator, indices, root, desc, *, checkpoint=None, on_interrupt=None):
         """Statistics of the toys ``indices`` (ordered like them) and how many were resumed."""
-        if not callable(generator):
-            raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
-        batch = check_positive_int(self.batch_size, "batch_size")
-        ckpt, done = checkpoint if checkpoint is not None else (None, {})
-        finished = {int(i): done[int(i)] for i in indices if int(i) in done}
-        n_resumed = len(finished)
-        todo = np.array([i for i in indices if int(i) not in finished], dtype=np.int64)
-        if n_resumed:
-            logger.info("resumed %d of %d toys from %s", n_resumed, indices.size, ckpt.path)
-        batches = [todo[k : k + batch] for k in range(0, todo.size, batch)]
-        results = None
-        try:
-            with sigterm_as_exit():
-                if batches:
-                    tasks = (
-                        delayed(_run_batch)(self.test, generator, root, b, self.statistic)
-                        for b in batches
-                    )
-                    results = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(tasks)
-                    for idx, values in progress(
-                        results, total=len(batches), verbose=self.verbose, desc=desc
-                    ):
-                        self._check_finite(idx, values)
-                        if ckpt is not None:
-                            ckpt.append((i, v.tolist()) for i, v in zip(idx, values, strict=True))
-                        finished.update(zip(idx.tolist(), values, strict=True))
-        except (KeyboardInterrupt, SystemExit) as exc:
-            if results is not None:
-                # Closing the generator makes joblib stop (and kill) its workers now.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    results.close()
-            self._report_interrupt(exc, len(finished), indices.size, ckpt)
-            if on_interrupt is not None and finished:
-                on_interrupt(finished)
-            raise
-        stats = np.stack([finished[int(i)] for i in indices]).astype(np.float64)
-        return stats, n_resumed
-
-    @staticmethod
-    def _check_finite(idx, values):
-        bad = [int(i) for i, v in zip(idx, values, strict=True) if not np.all(np.isfinite(v))]
-        if bad:
-            raise ToyFailedError(
-                f"toys {bad[:10]} gave a non-finite statistic; a calibration with them would "
-                "be wrong. Check the generator's output and the test on those seeds."
-            )
-
-    @staticmethod
-    def _report_interrupt(exc, n_done, n_total, ckpt):
-        if ckpt is not None:
-            how = (
-                f"they are in the checkpoint {ckpt.path}: call fit() again with the same "
-                "checkpoint to run the other toys only"
-            )
-        else:
-            how = (
-                "they are kept in null_distribution_ (toy_indices_ says which): save() them, "
-                "run the rest with fit(toys=...) and merge(), or pass checkpoint= to resume "
-                "automatically next time"
-            )
-        message = f"interrupted after {n_done} of {n_total} toys; {how}."
-        if hasattr(exc, "add_note"):
-            # On the exception, so a traceback shows it and the CLI can print it in one line.
-            exc.add_note(message)
-            logger.info(message)
-        else:  # Python 3.10
-            logger.warning(message)
+        return run_toy_indices(
+            self.test,
+            generator,
+            indices,
+            root,
+            statistic=self.statistic,
+            batch_size=self.batch_size,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            desc=desc,
+            checkpoint=checkpoint,
+            on_interrupt=on_interrupt,
+        )
 
     def _keep(self, finished, root, identity, n_resumed):
         idx = np.array(sorted(finished), dtype=np.int64)
@@ -434,9 +212,9 @@ class ToyCalibrator(BaseEstimator):
         """
         n_toys = check_positive_int(self.n_toys, "n_toys")
         root = self._root()
-        indices = _as_index_array(toys, n_toys)
+        indices = toy_indices(toys, n_toys)
         identity = self._make_identity(self.generator, root, self.generator_id)
-        checkpoint = self._open_checkpoint(self.checkpoint, identity, self.random_state)
+        checkpoint = open_checkpoint(self.checkpoint, identity, self.random_state)
 
         def keep(finished):
             self._keep(finished, root, identity, 0)
@@ -482,7 +260,7 @@ class ToyCalibrator(BaseEstimator):
                 "the signal toys would reuse the null toys' seeds: pass a different random_state."
             )
         identity = self._make_identity(generator, root, generator_id)
-        opened = self._open_checkpoint(checkpoint, identity, random_state)
+        opened = open_checkpoint(checkpoint, identity, random_state)
         indices = np.arange(n)
         values, _ = self._run(generator, indices, root, "signal toys", checkpoint=opened)
         self._set_alternative(values, indices, identity)
@@ -504,23 +282,7 @@ class ToyCalibrator(BaseEstimator):
     def log_pvalue(self, t_obs, *, ties="conservative", random_state=None):
         """Log of :meth:`pvalue` (same arguments)."""
         null, t = self._null_columns(t_obs)
-        n = null.shape[0]
-        # Relative tolerance as in nhtad.stats.empirical_pvalue: equal up to rounding is a tie.
-        tol = np.maximum(np.finfo(float).eps, np.abs(t) * 1e-12)
-        above = (null > t + tol).sum(0)
-        equal = (np.abs(null - t) <= tol).sum(0)
-        if ties == "conservative":
-            count = above + equal + 1.0
-        elif ties == "randomized":
-            # The observed value is placed uniformly among the null values it ties with: the
-            # p-value is then exactly uniform under the null even for a discrete statistic
-            # (a cut-and-count that is 0 whenever the data fall short of the background).
-            # 1 - U lies in (0, 1]: the count, and so log p, is never zero.
-            u = 1.0 - np.random.default_rng(as_seed_sequence(random_state)).uniform(size=t.size)
-            count = above + u * (equal + 1.0)
-        else:
-            raise ValueError(f"ties must be 'conservative' or 'randomized'; got {ties!r}.")
-        out = np.log(count) - math.log(n + 1.0)
+        out = empirical_log_pvalue(null, t, ties=ties, random_state=random_state)
         return float(out[0]) if np.ndim(t_obs) == 0 else out
 
     def pvalue(self, t_obs, *, ties="conservative", random_state=None):
@@ -529,7 +291,8 @@ class ToyCalibrator(BaseEstimator):
         ``p = (1 + #{t_null >= t_obs}) / (1 + n)`` (``ties="conservative"``: exactly valid,
         super-uniform), or with the observed value ranked uniformly at random among the toys it
         ties with (``ties="randomized"``: exactly uniform under the null, for discrete
-        statistics). One p-value per column when the toys have several statistics.
+        statistics); :func:`nhtad.stats.empirical_pvalue` with these arguments. One p-value per
+        column when the toys have several statistics.
         """
         return np.exp(self.log_pvalue(t_obs, ties=ties, random_state=random_state))
 
@@ -559,12 +322,12 @@ class ToyCalibrator(BaseEstimator):
         check_is_fitted(self, "null_distribution_")
         check_is_fitted(other, "null_distribution_")
         mine, theirs = self._identity_of(self), self._identity_of(other)
-        _require_identified(mine, "merge these runs")
-        _require_identified(theirs, "merge these runs")
-        _refuse_different(mine, theirs, "these runs are not parts of the same calibration")
+        require_identified(mine, "merge these runs")
+        require_identified(theirs, "merge these runs")
+        refuse_different(mine, theirs, "these runs are not parts of the same calibration")
         merged = self._empty_like()
         merged.n_toys = max(int(self.n_toys), int(other.n_toys))
-        idx, values = _union(
+        idx, values = join_toys(
             self.toy_indices_,
             self.null_distribution_,
             other.toy_indices_,
@@ -577,12 +340,12 @@ class ToyCalibrator(BaseEstimator):
         alternatives = [c for c in (self, other) if hasattr(c, "alternative_distribution_")]
         if len(alternatives) == 2:
             a, b = alternatives
-            _refuse_different(
+            refuse_different(
                 a.alternative_identity_,
                 b.alternative_identity_,
                 "the two runs' signal toys come from different signal runs",
             )
-            alt_idx, alt = _union(
+            alt_idx, alt = join_toys(
                 a.alternative_toy_indices_,
                 a.alternative_distribution_,
                 b.alternative_toy_indices_,
@@ -607,8 +370,7 @@ class ToyCalibrator(BaseEstimator):
         self.alternative_distribution_ = values
         self.alternative_toy_indices_ = np.asarray(indices, dtype=np.int64)
         self.alternative_identity_ = identity
-        seed = identity["seed"]
-        root = np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"]))
+        root = root_seed(identity)
         self.alternative_seeds_ = [toy_seed(root, int(i)) for i in self.alternative_toy_indices_]
 
     def _empty_like(self) -> ToyCalibrator:
@@ -622,28 +384,8 @@ class ToyCalibrator(BaseEstimator):
         unless ``overwrite=True``. Signal toys are saved with their identity.
         """
         check_is_fitted(self, "null_distribution_")
-        _require_identified(self._identity_of(self), "save this run")
-        path = Path(path)
-        meta = {
-            "format": _FORMAT_VERSION,
-            "identity": self.identity_,
-            "n_toys": int(self.n_toys),
-        }
-        rs = self.random_state
-        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-            meta["random_state"] = int(rs)
-        arrays = {
-            "null_distribution": self.null_distribution_,
-            "toy_indices": self.toy_indices_,
-        }
-        if hasattr(self, "alternative_distribution_"):
-            arrays["alternative_distribution"] = self.alternative_distribution_
-            arrays["alternative_toy_indices"] = self.alternative_toy_indices_
-            meta["alternative_identity"] = self.alternative_identity_
-        arrays["meta"] = np.array(json.dumps(meta))
-        with atomic_output(path, overwrite=overwrite) as fh:
-            np.savez(fh, **arrays)
-        return path
+        require_identified(self._identity_of(self), "save this run")
+        return write_calibration(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, test, generator, **params) -> ToyCalibrator:
@@ -666,64 +408,20 @@ class ToyCalibrator(BaseEstimator):
             or was made by another test, generator or statistic.
         """
         path = Path(path)
-        meta, null, idx, alt, alt_idx = _read_calibration(path)
-        seed = meta["identity"]["seed"]
-        root = np.random.SeedSequence(int(seed["entropy"]), spawn_key=tuple(seed["spawn_key"]))
+        saved = read_calibration(path)
+        meta = saved.meta
+        root = root_seed(meta["identity"])
         random_state = meta.get("random_state", root)
         # A statistic given here must be the saved one (the identity check below names it).
         params.setdefault("statistic", meta["identity"]["statistic"])
         cal = cls(test, generator, meta["n_toys"], random_state=random_state, **params)
         identity = cal._make_identity(generator, root, cal.generator_id)
-        _require_identified(identity, f"check that {path} belongs to this test and generator")
-        _refuse_different(identity, meta["identity"], f"{path} was made with another run")
-        cal.null_distribution_ = null
-        cal._set_run(idx, root, identity, 0)
-        if alt is not None:
-            cal._set_alternative(alt, alt_idx, meta["alternative_identity"])
+        require_identified(identity, f"check that {path} belongs to this test and generator")
+        refuse_different(identity, meta["identity"], f"{path} was made with another run")
+        cal.null_distribution_ = saved.null
+        cal._set_run(saved.toy_indices, root, identity, 0)
+        if saved.alternative is not None:
+            cal._set_alternative(
+                saved.alternative, saved.alternative_toy_indices, meta["alternative_identity"]
+            )
         return cal
-
-
-def _read_calibration(path: Path):
-    """Contents of a saved calibration, or a ValueError saying why it cannot be read."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no calibration file at {path}.")
-    damaged = (
-        f"{path} is not a readable ToyCalibrator file (damaged or truncated, e.g. by a copy "
-        "cut short, or not a calibration at all); use another copy, or rerun the toys (with "
-        "checkpoint= a rerun reuses what a checkpoint holds)."
-    )
-    try:
-        # Our own handle: np.load leaves its file open when the zip is damaged.
-        with path.open("rb") as fh:
-            z = np.load(fh, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            meta = json.loads(str(z["meta"]))
-            null, idx = z["null_distribution"], z["toy_indices"]
-            alt = z["alternative_distribution"] if "alternative_distribution" in z else None
-            alt_idx = z["alternative_toy_indices"] if "alternative_toy_indices" in z else None
-    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError) as err:
-        raise ValueError(f"{damaged} ({type(err).__name__}: {err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_VERSION:
-        version = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(
-            f"{path} is a ToyCalibrator file of format {version}, not {_FORMAT_VERSION}: "
-            "format 1 identified the test by its repr, which cannot tell tests apart "
-            "reliably, so its toys cannot be checked against a test; rerun them."
-        )
-    try:
-        identity = meta["identity"]
-        ok = (
-            isinstance(identity["seed"]["entropy"], str)
-            and isinstance(identity["statistic"], str)
-            and isinstance(meta["n_toys"], int)
-            and null.shape[:1] == idx.shape
-            and np.issubdtype(idx.dtype, np.integer)
-            and (alt is None or (alt_idx is not None and alt.shape[:1] == alt_idx.shape))
-            and (alt is None or "alternative_identity" in meta)
-        )
-    except (KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise ValueError(damaged)
-    return meta, null, idx, alt, alt_idx

@@ -1,28 +1,42 @@
-"""Run a test (or an estimator with a ``statistic_``) on many toys, reproducibly and in parallel.
+"""Running toys: one toy (a test fitted on one draw of a generator), a batch, a resumable run.
 
-Seeds are the first ``n_toys`` children of ``SeedSequence(random_state)``, made in the parent by
-:func:`~nhtad.utils.random.spawn_children` (which, unlike ``.spawn``, leaves a user's
-SeedSequence untouched, so passing it again gives the same toys); toy ``i`` uses only child ``i``
-(one grandchild for the generator, one for the estimator's ``random_state``, e.g. NPLM's
-centres, which are therefore re-drawn every toy). Toys are grouped into batches of fixed
-size for joblib, so the result is the same for any ``n_jobs`` and any joblib backend
-(``joblib.parallel_config(backend="dask")`` moves them to a cluster).
+Toy ``i`` of a run rooted at ``SeedSequence(random_state)`` uses only its ``i``-th child
+(:func:`toy_seed`, built from the spawn key, so a user's SeedSequence is never spawned from and
+passing it again gives the same toys): one grandchild for the generator, one for the
+estimator's ``random_state`` (e.g. NPLM's centres, which are therefore re-drawn every toy).
+:func:`run_toy_indices`, the engine of :class:`~nhtad.calibration.ToyCalibrator`, runs many
+toys in fixed batches through :func:`nhtad.utils.batches.run_batches`, so the result is the
+same for any ``n_jobs`` and any joblib backend; :func:`run_toys` is the calibrator's one-call
+form.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils.parallel import Parallel, delayed
 
-from ..utils.progress import progress
-from ..utils.random import as_seed_sequence, child_seed, spawn_children
-from ..utils.validation import check_positive_int
+from ..utils.batches import fixed_batches, run_batches
+from ..utils.random import as_seed_sequence, child_seed
+from ..utils.validation import check_fits_in_memory
 
-__all__ = ["ToyStatistics", "run_toys", "run_one_toy", "toy_seed"]
+__all__ = [
+    "ToyStatistics",
+    "ToyFailedError",
+    "run_toys",
+    "run_one_toy",
+    "run_toy_indices",
+    "toy_seed",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class ToyFailedError(RuntimeError):
+    """A toy could not be fitted; the message names the toy and how to rerun it alone."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +111,180 @@ def run_one_toy(estimator, generator, seed: np.random.SeedSequence, statistic="s
     return np.asarray(getattr(_final_step(est), statistic), dtype=np.float64)
 
 
-def _run_batch(estimator, generator, seeds, statistic):
-    return [run_one_toy(estimator, generator, seed, statistic) for seed in seeds]
+#: Bytes a toy needs at least in the parent: its index, its statistic, its seed object.
+_BYTES_PER_TOY = 100
+
+
+def toy_indices(toys, n_toys: int) -> np.ndarray:
+    """Indices (int64, in the given order) of the part ``toys`` of a run of ``n_toys`` toys.
+
+    ``None`` is every toy; a slice, range or list is checked to lie in ``[0, n_toys)`` without
+    repeats. A run whose statistics and seeds cannot fit in memory is refused up front.
+    """
+    if toys is None or isinstance(toys, slice):
+        count = len(range(n_toys)[toys or slice(None)])
+        check_fits_in_memory(
+            count,
+            _BYTES_PER_TOY,
+            name="n_toys",
+            holds="the toys' statistics and seeds",
+            fix="Run fewer toys, or a part of them with fit(toys=range(a, b)) and merge().",
+        )
+    if toys is None:
+        return np.arange(n_toys)
+    if isinstance(toys, slice):
+        idx = np.arange(n_toys)[toys]
+    else:
+        idx = np.asarray(list(toys) if not isinstance(toys, np.ndarray) else toys)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(
+            f"toys must be a non-empty slice, range or list of toy indices; got {toys!r}."
+        )
+    if idx.min() < 0 or idx.max() >= n_toys:
+        raise ValueError(
+            f"toy indices must lie in [0, n_toys={n_toys}); got {idx.min()}..{idx.max()}. "
+            "Raise n_toys to run more toys."
+        )
+    if np.unique(idx).size != idx.size:
+        raise ValueError("toy indices must not repeat.")
+    return idx.astype(np.int64)
+
+
+def join_toys(idx_a, val_a, idx_b, val_b, what):
+    """Toys of two runs, sorted by index, each once; a shared toy must agree bit for bit."""
+    idx = np.concatenate([idx_a, idx_b])
+    values = np.concatenate([val_a, val_b])
+    order = np.argsort(idx, kind="stable")
+    idx, values = idx[order], values[order]
+    dup = np.flatnonzero(np.diff(idx) == 0)
+    if dup.size and not np.array_equal(values[dup], values[dup + 1]):
+        raise ValueError(
+            f"the two runs share {what} with different statistics; they were not made by the "
+            "same test and generator."
+        )
+    keep = np.ones(idx.size, bool)
+    keep[dup + 1] = False
+    return idx[keep], values[keep]
+
+
+def check_finite_toys(indices, values):
+    """Refuse toys whose statistic is NaN or inf: a calibration with them would be wrong."""
+    bad = [int(i) for i, v in zip(indices, values, strict=True) if not np.all(np.isfinite(v))]
+    if bad:
+        raise ToyFailedError(
+            f"toys {bad[:10]} gave a non-finite statistic; a calibration with them would "
+            "be wrong. Check the generator's output and the test on those seeds."
+        )
+
+
+def run_toy_batch(indices, test, generator, root, statistic):
+    """Statistics of the toys ``indices`` of the run rooted at ``root`` (one joblib task).
+
+    Raises
+    ------
+    ToyFailedError
+        Naming the first toy that failed and how to rerun it alone.
+    """
+    out = []
+    for i in indices:
+        try:
+            out.append(run_one_toy(test, generator, toy_seed(root, i), statistic))
+        except Exception as err:
+            # Any failure, re-raised with the toy's identity so that it can be reproduced alone.
+            message = str(err).rstrip(". ")
+            raise ToyFailedError(
+                f"toy {i} failed: {type(err).__name__}: {message}. Rerun it alone with "
+                f"run_one_toy(test, generator, toy_seed(SeedSequence(random_state), {i})) to "
+                "debug; a generator must return finite arrays the test accepts."
+            ) from err
+    return out
+
+
+def run_toy_indices(
+    test,
+    generator,
+    indices,
+    root,
+    *,
+    statistic,
+    batch_size,
+    n_jobs,
+    verbose,
+    desc,
+    checkpoint=None,
+    on_interrupt=None,
+):
+    """Statistics of the toys ``indices`` of the run rooted at ``root``, ordered like them.
+
+    The engine of :class:`~nhtad.calibration.ToyCalibrator`: toys found in ``checkpoint`` (a
+    ``(Checkpoint, {index: statistic})`` pair, see
+    :func:`~nhtad.calibration.storage.open_checkpoint`) are reused, the others run in fixed
+    batches through :func:`~nhtad.utils.batches.run_batches`, each finished batch appended to
+    the checkpoint at once. On Ctrl-C or SIGTERM the exception says how many toys finished and
+    how to resume, and ``on_interrupt({index: statistic})`` receives them first.
+
+    Returns
+    -------
+    statistics : ndarray of shape (len(indices),) or (len(indices), n_statistics)
+    n_resumed : int
+        How many toys came from the checkpoint.
+    """
+    if not callable(generator):
+        raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
+    ckpt, done = checkpoint if checkpoint is not None else (None, {})
+    finished = {int(i): done[int(i)] for i in indices if int(i) in done}
+    n_resumed = len(finished)
+    todo = np.array([i for i in indices if int(i) not in finished], dtype=np.int64)
+    if n_resumed:
+        logger.info("resumed %d of %d toys from %s", n_resumed, indices.size, ckpt.path)
+
+    def keep(idx, values):
+        check_finite_toys(idx, values)
+        if ckpt is not None:
+            ckpt.append((i, v.tolist()) for i, v in zip(idx, values, strict=True))
+        finished.update(zip(idx.tolist(), values, strict=True))
+
+    try:
+        # Unordered: each batch is checkpointed as soon as it finishes.
+        run_batches(
+            run_toy_batch,
+            fixed_batches(todo, batch_size),
+            args=(test, generator, root, statistic),
+            n_jobs=n_jobs,
+            ordered=False,
+            on_result=keep,
+            verbose=verbose,
+            desc=desc,
+        )
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # run_batches has stopped joblib's workers; what finished is kept.
+        _report_interrupt(exc, len(finished), indices.size, ckpt)
+        if on_interrupt is not None and finished:
+            on_interrupt(finished)
+        raise
+    stats = np.stack([finished[int(i)] for i in indices]).astype(np.float64)
+    return stats, n_resumed
+
+
+def _report_interrupt(exc, n_done, n_total, ckpt):
+    if ckpt is not None:
+        how = (
+            f"they are in the checkpoint {ckpt.path}: call fit() again with the same "
+            "checkpoint to run the other toys only"
+        )
+    else:
+        how = (
+            "they are kept in null_distribution_ (toy_indices_ says which): save() them, "
+            "run the rest with fit(toys=...) and merge(), or pass checkpoint= to resume "
+            "automatically next time"
+        )
+    message = f"interrupted after {n_done} of {n_total} toys; {how}."
+    if hasattr(exc, "add_note"):
+        # On the exception, so a traceback shows it and the CLI can print it in one line.
+        exc.add_note(message)
+        logger.info(message)
+    else:  # Python 3.10
+        logger.warning(message)
 
 
 def run_toys(
@@ -113,6 +299,10 @@ def run_toys(
     verbose=0,
 ) -> ToyStatistics:
     """Fit ``estimator`` on ``n_toys`` toys from ``generator`` and collect their statistics.
+
+    The one-call form of ``ToyCalibrator(estimator, generator, n_toys, ...).fit()``
+    (:class:`~nhtad.calibration.ToyCalibrator`), which it runs: the same toys, seeds and
+    numbers. Use the calibrator itself for checkpoints, split runs, saving and p-values.
 
     Parameters
     ----------
@@ -130,20 +320,31 @@ def run_toys(
     n_jobs : int or None
         joblib workers.
     random_state : None, int, Generator, RandomState or SeedSequence
+        Root of the toy seeds; a Generator or RandomState is drawn from once, as in
+        scikit-learn.
     verbose : int
         Progress bar over batches when > 0.
+
+    Returns
+    -------
+    ToyStatistics
+
+    Raises
+    ------
+    ToyFailedError
+        If a toy fails or gives a non-finite statistic (the message names the toy).
     """
-    n_toys = check_positive_int(n_toys, "n_toys")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    if not callable(generator):
-        raise ValueError(f"generator must be a callable of a random_state; got {generator!r}.")
-    seeds = spawn_children(as_seed_sequence(random_state), n_toys)
-    batches = [seeds[i : i + batch_size] for i in range(0, n_toys, batch_size)]
-    tasks = (delayed(_run_batch)(estimator, generator, batch, statistic) for batch in batches)
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    values = [
-        v
-        for batch in progress(results, total=len(batches), verbose=verbose, desc="toys")
-        for v in batch
-    ]
-    return ToyStatistics(statistics=np.stack(values), seeds=seeds)
+    from .calibrator import ToyCalibrator  # the calibrator runs its toys with this module
+
+    calibrator = ToyCalibrator(
+        estimator,
+        generator,
+        n_toys,
+        statistic=statistic,
+        n_jobs=n_jobs,
+        batch_size=batch_size,
+        # Resolved here: the calibrator refuses a Generator (it could not merge split runs).
+        random_state=as_seed_sequence(random_state),
+        verbose=verbose,
+    ).fit()
+    return ToyStatistics(statistics=calibrator.null_distribution_, seeds=calibrator.seeds_)

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import indexable
 
-from ..utils.progress import progress
+from ..utils.batches import run_batches
 from ..utils.random import as_seed_sequence, spawn_children
 from ..utils.validation import check_positive_int, check_sample_weight
 from .weights import check_region_labels, check_simulation_flags
@@ -59,7 +58,8 @@ class OutOfFoldScores:
         return self.scores[self.is_simulation]
 
 
-def _fit_and_score(estimator, X, y, train, test, seed, fit_params, method):
+def _fit_and_score(fit, estimator, X, y, fit_params, method):
+    train, test, seed = fit
     model = clone(estimator)
     if seed is not None:
         model.set_params(random_state=int(seed))
@@ -164,30 +164,24 @@ def out_of_fold_scores(
         ]
     )
 
-    tasks = [
-        (
-            k,
-            j,
-            delayed(_fit_and_score)(
-                estimator,
-                X,
-                region,
-                train,
-                test,
-                seeds[k, j] if has_seed else None,
-                fit_params,
-                method,
-            ),
-        )
+    # One joblib task per training: fold k, ensemble member j, in that order.
+    fits = [
+        (train, test, seeds[k, j] if has_seed else None)
         for k, (train, test) in enumerate(splits)
         for j in range(n_seeds)
     ]
-    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(task for _, _, task in tasks)
+    outputs = run_batches(
+        _fit_and_score,
+        fits,
+        args=(estimator, X, region, fit_params, method),
+        n_jobs=n_jobs,
+        verbose=verbose,
+        desc="out-of-fold fits",
+    )
     scores = np.zeros(n)
     fold = np.full(n, -1)
-    for (k, _, _), out in progress(
-        zip(tasks, outputs), total=len(tasks), verbose=verbose, desc="out-of-fold fits"
-    ):
+    for i, out in enumerate(outputs):
+        k = i // n_seeds
         test = splits[k][1]
         scores[test] += out / n_seeds
         fold[test] = k

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..stats.base import BOUND, TOYS, BaseTest
-from ..stats.multiple_testing import MultipleTestCombination, combine
+from ..stats.multiple_testing import MultipleTestCombination, combined_statistic
 from ..stats.pvalues import empirical_log_pvalue
 
 __all__ = ["NPLMTest"]
@@ -92,7 +92,7 @@ class NPLMTest(BaseTest):
             log_p, null_combined = 0.0, None
         else:
             combination = MultipleTestCombination(
-                method=self.combine, temperature=self.temperature
+                combine=self.combine, temperature=self.temperature
             ).fit(null)
             statistic = float(combination.combined_statistic(t))
             log_p = float(combination.log_pvalue(t))
@@ -133,5 +133,5 @@ class NPLMTest(BaseTest):
 
     def _softmax_t(self, t):
         return float(
-            combine(statistics=t[None, :], method="softmax-t", temperature=self.temperature)[0]
+            combined_statistic(statistics=t, combine="softmax-t", temperature=self.temperature)
         )

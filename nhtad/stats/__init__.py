@@ -1,14 +1,41 @@
-"""Tests of the background-only null hypothesis.
+"""Tests of the background-only null hypothesis, and what to use when.
 
-Every test is a scikit-learn style estimator whose ``fit(s, y)`` runs the test and sets
-``statistic_``, ``pvalue_``, ``log_pvalue_``, ``significance_`` (Z), ``n_events_`` and
-``result_`` (a frozen :class:`TestResult`); ``score(s, y)`` returns Z and ``test(s, y)`` the
-:class:`TestResult`.
+Every test is a scikit-learn style estimator (:class:`BaseTest`) whose ``fit(s, y)`` runs the
+test on the events' scores ``s`` and their ``y`` (m_jj, or region / data-reference labels) and
+sets ``statistic_``, ``pvalue_``, ``log_pvalue_``, ``significance_`` (Z), ``n_events_`` and
+``result_`` (a frozen :class:`TestResult` whose ``method`` says how p was obtained:
+"asymptotic", "exact", "resampled", "toys" or "bound"); ``score(s, y)`` returns Z and
+``test(s, y)`` the :class:`TestResult`.
 
-:class:`HyperTest` turns a family of tests of the same events (cut-and-count at several
-thresholds) into one, calibrated on toys of the whole chain. Toy-calibrated combinations of
-NPLM statistics at several widths (:class:`MultipleTestCombination`, arXiv:2408.12296)
-and the chi-square fit of a null sample (:func:`fit_chi2_dof`) live here too.
+What to use when
+----------------
+- **A trained anomaly score and m_jj, one signal region** (SA-CWoLa, Kamenik & Szewc, PLB 840
+  (2023) 137836): :class:`SmoothTrendIndependenceTest` with ``y_bins=SignalRegion()``, the
+  honest default of :class:`nhtad.SACWoLaTest`. A trained score depends on m_jj through its
+  features even in pure background; this test allows a smooth trend and looks for what is
+  left. :class:`MutualInformationIndependenceTest` is the papers' binned MI test: exact for a
+  score that is independent of m_jj *by construction* (an untrained score), anti-conservative
+  for a trained one unless given a simulation null.
+- **Data and a simulation that should share the score/m_jj dependence**:
+  :class:`HomogeneousAssociationTest` (no three-way interaction in the
+  score x m_jj x sample table).
+- **Any dependence, no binning**: :class:`DistanceCorrelationTest` (distance covariance of
+  ranks) and :class:`HoeffdingDTest` (Hoeffding's D), both O(n log^2 n) and both with the
+  distribution-free Blum-Kiefer-Rosenblatt asymptotic null (or a permutation null); like the
+  MI test, they hold only for a score independent of m_jj by construction.
+- **A cut on the score** (the classic baselines): :class:`CutAndCountTest` with
+  ``mode="anomaly_cut"`` (signal region vs sidebands after a cut of sideband efficiency
+  ``eps2``) or ``mode="template"`` (data vs an independent reference above a reference
+  quantile; exact binomial p); :class:`BumpHuntTest` (dijet fit to the sidebands, profile
+  likelihood in the signal region, with or without a cut).
+- **Several thresholds or tests of the same events**: :class:`HyperTest` (min-p / Fisher /
+  average-p; a Vovk-Wang bound, or calibrated on toys of the whole chain with
+  :class:`~nhtad.calibration.ToyCalibrator`). NPLM at several kernel widths:
+  :class:`MultipleTestCombination` (arXiv:2408.12296), or :class:`nhtad.scoring.NPLMTest`.
+- **p-values far in the tail**: every p is kept in log space
+  (:func:`log_pvalue_to_significance`, :func:`significance_to_log_pvalue`), so Z = 40 is a
+  number; empirical p-values from toys saturate at ``1 / (n + 1)``: extrapolate with
+  :func:`fit_chi2_dof` where the statistic has a chi-square law.
 """
 
 from .association import HomogeneousAssociationTest
@@ -17,6 +44,7 @@ from .binning import equal_count_binning, equal_count_edges, min_count_for
 from .blum_kiefer_rosenblatt import bkr_log_sf
 from .bump_hunt import BackgroundFitError, BumpHuntTest, ProfileLikelihood, profile_likelihood_q0
 from .chi2_fit import Chi2Fit, Chi2Significance, chi2_significance, fit_chi2_dof
+from .combination import combined_statistic, log_pvalue_bound
 from .cut_and_count import CutAndCountTest
 from .distance_correlation import DistanceCorrelationTest, distance_covariance_u
 from .hoeffding import HoeffdingDTest, hoeffding_d
@@ -75,6 +103,8 @@ __all__ = [
     "leave_one_out_pvalues",
     "calibrated_pvalues",
     "combine",
+    "combined_statistic",
+    "log_pvalue_bound",
     "holm_bonferroni",
     "fit_chi2_dof",
     "Chi2Fit",

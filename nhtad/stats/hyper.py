@@ -1,68 +1,42 @@
 """HyperTest: one test out of a family of tests of the same data (thresholds, widths, ...).
 
-Seed 004 (Grosso, Sengupta, Golling, Harris, EPJC 85, 1074 (2025), Sec. on the NPLM classifier)
-removes the "threshold lottery" of a cut-and-count by running it at several selection
-thresholds and combining them into a hyper-test. The members see the same events, so their
-p-values are strongly correlated: the combination is calibrated on toys that rerun the whole
-chain (:class:`~nhtad.calibration.ToyCalibrator`), never with an independence formula
-(Grosso & Letizia, arXiv:2408.12296, Sec. 3).
+Grosso, Sengupta, Golling, Harris (EPJC 85, 1074 (2025), Sec. on the NPLM classifier) remove
+the "threshold lottery" of a cut-and-count by running it at several selection thresholds and
+combining them into a hyper-test. The members see the same events, so their p-values are
+strongly correlated: the combination is calibrated on toys that rerun the whole chain
+(:class:`~nhtad.calibration.ToyCalibrator`), never with an independence formula (Grosso &
+Letizia, arXiv:2408.12296, Sec. 3).
 
-Combined statistics, in log space so that p-values far in the tail stay distinct
-(larger = less compatible with the null; the same orderings as
-:func:`nhtad.stats.combine`):
-
-============  ====================================  =============================================
-combine       statistic T                           bound valid under any dependence (no toys)
-============  ====================================  =============================================
-"min-p"       ``-min_j log p_j``                    ``k min_j p_j`` (Bonferroni)
-"fisher"      ``-sum_j log p_j``                    ``e (prod_j p_j)^(1/k)`` (Vovk & Wang 2020)
-"average-p"   ``-log((1/k) sum_j p_j)``             ``2 (1/k) sum_j p_j`` (Vovk & Wang 2020)
-============  ====================================  =============================================
-
-With ``null_distribution`` (the combined statistic on null toys) the p-value is the empirical
-``(1 + #{T_null >= T}) / (1 + n)`` and the result says ``method="resampled"``. Without it the
-p-value is the bound in the last column (Vovk & Wang, "Combining p-values via averaging",
-Biometrika 107 (2020) 791), valid but conservative, and the result says
-``details["calibration"] == "bound"``.
+The combined statistic T is min-p, Fisher or average-p of the members' p-values
+(:func:`~nhtad.stats.combined_statistic`, computed from their log p-values so that p-values far
+in the tail stay distinct; table in :mod:`nhtad.stats.combination`). With
+``null_distribution`` (T on null toys) the p-value is the empirical
+``(1 + #{T_null >= T}) / (1 + n)`` and the result says ``method="toys"``. Without it the
+p-value is a bound valid under any dependence (:func:`~nhtad.stats.log_pvalue_bound`:
+Bonferroni, or Vovk & Wang, "Combining p-values via averaging", Biometrika 107 (2020) 791),
+conservative, and the result says ``method="bound"``.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import clone
 
-from .base import ASYMPTOTIC, RESAMPLED, BaseTest
+from .base import BOUND, TOYS, BaseTest
+from .combination import (
+    PVALUE_COMBINATION_METHODS,
+    check_combination,
+    combined_statistic,
+    log_pvalue_bound,
+)
 from .pvalues import empirical_log_pvalue
 
 __all__ = ["HyperTest", "HYPER_COMBINATIONS"]
 
-HYPER_COMBINATIONS = ("min-p", "fisher", "average-p")
-
-
-def combined_statistic(log_pvalues: np.ndarray, combine: str) -> float:
-    """The combined statistic T of member log p-values (table in the module docstring)."""
-    lp = np.asarray(log_pvalues, dtype=np.float64)
-    if combine == "min-p":
-        return float(-lp.min())
-    if combine == "fisher":
-        return float(-lp.sum())
-    return float(-(logsumexp(lp) - math.log(lp.size)))
-
-
-def _log_bound(log_pvalues: np.ndarray, combine: str) -> float:
-    lp = np.asarray(log_pvalues, dtype=np.float64)
-    k = lp.size
-    if combine == "min-p":
-        bound = math.log(k) + lp.min()
-    elif combine == "fisher":
-        bound = 1.0 + lp.mean()
-    else:
-        bound = math.log(2.0) + logsumexp(lp) - math.log(k)
-    return min(0.0, float(bound))
+#: Combinations a HyperTest knows: those of its members' p-values.
+HYPER_COMBINATIONS = PVALUE_COMBINATION_METHODS
 
 
 _WHAT_A_TEST_IS = (
@@ -105,10 +79,13 @@ class HyperTest(BaseTest):
         have no p-value of their own, use :class:`~nhtad.stats.MultipleTestCombination`.
         Models (anything with ``predict`` or ``transform``) are refused before any member runs.
     combine : {"min-p", "fisher", "average-p"}, default="min-p"
+        Combination of the members' p-values (:func:`~nhtad.stats.combined_statistic`); the
+        parameter of the same name of :class:`~nhtad.stats.MultipleTestCombination`.
     null_distribution : array-like of shape (n_toys,) or None
         The combined statistic on null toys, e.g. ``ToyCalibrator(pipeline ending in this
-        HyperTest, null_generator).fit().null_distribution_``. ``None`` gives the
-        dependence-free bound of the module docstring.
+        HyperTest, null_generator).fit().null_distribution_``: the p-value is then empirical
+        (``method="toys"``). ``None`` gives the dependence-free bound of the module docstring
+        (``method="bound"``).
 
     Attributes
     ----------
@@ -127,7 +104,7 @@ class HyperTest(BaseTest):
     >>> rng = np.random.default_rng(0)
     >>> s, y = rng.normal(size=30_000), np.r_[np.ones(10_000), np.zeros(20_000)]
     >>> result = hyper.test(s, y)
-    >>> result.details["calibration"]
+    >>> result.method
     'bound'
     """
 
@@ -141,7 +118,8 @@ class HyperTest(BaseTest):
         """The family ``test`` with parameter ``name`` set to each of ``values`` (increasing).
 
         ``HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile",
-        [0.8, 0.9, 0.95, 0.99])`` is seed 004's hyper-test over selection thresholds.
+        [0.8, 0.9, 0.95, 0.99])`` is the hyper-test over selection thresholds of Grosso et al.,
+        EPJC 85, 1074 (2025).
         """
         values = list(values)
         if len(values) < 2:
@@ -189,8 +167,7 @@ class HyperTest(BaseTest):
         -------
         self
         """
-        if self.combine not in HYPER_COMBINATIONS:
-            raise ValueError(f"combine must be one of {HYPER_COMBINATIONS}; got {self.combine!r}.")
+        check_combination(self.combine, HYPER_COMBINATIONS)
         named = self._named_tests()
         null = None
         if self.null_distribution is not None:
@@ -210,12 +187,11 @@ class HyperTest(BaseTest):
         log_p = np.array([test.log_pvalue_ for _, test in fitted], dtype=np.float64)
         if np.isnan(log_p).any():
             raise ValueError("a member returned a NaN p-value; check its inputs.")
-        statistic = combined_statistic(log_p, self.combine)
+        statistic = combined_statistic(log_pvalues=log_p, combine=self.combine)
         if null is None:
-            log_pvalue, method, calibration = _log_bound(log_p, self.combine), ASYMPTOTIC, "bound"
+            log_pvalue, method = log_pvalue_bound(log_p, self.combine), BOUND
         else:
-            log_pvalue = empirical_log_pvalue(null, statistic)
-            method, calibration = RESAMPLED, "toys"
+            log_pvalue, method = empirical_log_pvalue(null, statistic), TOYS
         self.tests_ = fitted
         self.member_log_pvalues_ = log_p
         self.member_statistics_ = np.array([t.statistic_ for _, t in fitted], dtype=np.float64)
@@ -228,7 +204,8 @@ class HyperTest(BaseTest):
             null_distribution=null,
             details={
                 "combine": self.combine,
-                "calibration": calibration,
+                # The same as method; kept for code written before method said it.
+                "calibration": method,
                 "members": tuple(name for name, _ in fitted),
                 "member_log_pvalues": tuple(log_p.tolist()),
                 "best_member": fitted[best][0],

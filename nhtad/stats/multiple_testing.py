@@ -11,39 +11,40 @@ by applying the same transform to the null toys (section 3 of the paper):
    (:func:`leave_one_out_pvalues`), so it is not its own reference; any other row (an
    alternative toy, the observed data) is compared with the full null column
    (:func:`calibrated_pvalues`).
-2. A combined statistic per row (:func:`combine`), larger = more anomalous:
-
-   ============  ==========================================  ======================
-   method        statistic                                   name in the paper/code
-   ============  ==========================================  ======================
-   "min-p"       ``T = -min_j p_j``                          p-min
-   "fisher"      ``T = -sum_j log p_j``                      p-prod
-   "average-p"   ``T = -log((1/m) sum_j p_j)``               p-avg
-   "softmax-t"   ``T = tau log((1/m) sum_j exp(t_j / tau))``  t-smax (on the raw t)
-   ============  ==========================================  ======================
-
+2. A combined statistic per row, larger = more anomalous: min-p, Fisher, average-p or
+   softmax-t (:func:`~nhtad.stats.combined_statistic`, table in
+   :mod:`nhtad.stats.combination`).
 3. The p-value of a combined statistic is its empirical p against the combined statistics of
    the null toys (:class:`MultipleTestCombination`).
 
-Empirical p-values here follow nhtad's conservative convention
-(:func:`nhtad.stats.empirical_pvalue`): ``(1 + #{null >= t}) / (1 + n)``, where a null
-value equal to ``t`` up to a relative ``1e-12`` counts as at least as extreme. The paper's code
-counts ``null > t``; the two differ only on ties, which continuous statistics do not have (on the
-published LHCO arrays every pass count is the same under both).
+Every empirical p-value here is :func:`nhtad.stats.empirical_pvalue`, nhtad's conservative
+convention ``(1 + #{null >= t}) / (1 + n)``, where a null value equal to ``t`` up to a relative
+``1e-12`` counts as at least as extreme. The paper's code counts ``null > t``; the two differ
+only on ties, which continuous statistics do not have (on the published LHCO arrays every pass
+count is the same under both).
 """
 
 from __future__ import annotations
 
-import numbers
+import warnings
 
 import numpy as np
-from scipy import special
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.validation import _describe_bad_values, check_open_unit_interval
-from .pvalues import log_pvalue_to_significance
+from .combination import (
+    COMBINATION_METHODS,
+    HOLM_BONFERRONI_RULES,
+    PVALUE_COMBINATION_METHODS,
+    _as_float_array,
+    _check_finite,
+    check_combination,
+    combined_statistic,
+    holm_bonferroni,
+)
+from .pvalues import empirical_log_pvalue, empirical_pvalue, log_pvalue_to_significance
 
+# The combinations live in nhtad.stats.combination; their names stay importable from here.
 __all__ = [
     "COMBINATION_METHODS",
     "PVALUE_COMBINATION_METHODS",
@@ -54,42 +55,6 @@ __all__ = [
     "holm_bonferroni",
     "MultipleTestCombination",
 ]
-
-#: Combinations of per-column p-values.
-PVALUE_COMBINATION_METHODS = ("min-p", "fisher", "average-p")
-#: Every combination :func:`combine` knows; "softmax-t" works on the raw statistics.
-COMBINATION_METHODS = (*PVALUE_COMBINATION_METHODS, "softmax-t")
-#: Rules of :func:`holm_bonferroni`.
-HOLM_BONFERRONI_RULES = ("any", "holm")
-
-# Same relative tie tolerance as nhtad.stats.pvalues.empirical_pvalue: combined statistics of two
-# toys whose p-values are permutations of each other (Fisher, average-p) can differ by one ulp
-# from the summation order alone, and must still count as tied.
-_REL_TIE_TOL = 1e-12
-
-
-def _check_method(method) -> str:
-    if method not in COMBINATION_METHODS:
-        raise ValueError(
-            f"method must be one of {COMBINATION_METHODS}; got {method!r}. The paper's names "
-            "p-min, p-prod, p-avg and t-smax are 'min-p', 'fisher', 'average-p' and 'softmax-t'."
-        )
-    return method
-
-
-def _as_float_array(values, name: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric; could not convert it to float: {exc}") from None
-
-
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    if not np.isfinite(arr).all():
-        raise ValueError(
-            f"{name} contains {_describe_bad_values(arr.ravel())} (flat indices). A failed or "
-            "diverged fit must be rerun or removed from every column before calibrating."
-        )
 
 
 def _check_null_matrix(null_statistics, name: str = "null_statistics") -> np.ndarray:
@@ -132,12 +97,6 @@ def _check_rows(statistics, n_tests: int, name: str) -> tuple[np.ndarray, bool]:
     return arr, one_dim
 
 
-def _counts_at_least(sorted_null: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """``#{null >= observed}`` for each observed value, against an ascending-sorted null."""
-    tol = np.maximum(np.finfo(float).eps, np.abs(observed) * _REL_TIE_TOL)
-    return sorted_null.size - np.searchsorted(sorted_null, observed - tol, side="left")
-
-
 def leave_one_out_pvalues(null_statistics) -> np.ndarray:
     """Per-column p-value of every null toy against the other null toys of its column.
 
@@ -149,7 +108,8 @@ def leave_one_out_pvalues(null_statistics) -> np.ndarray:
     ``n - 1`` other toys. Excluding the toy from its own reference makes ``p_ij`` exactly as
     distributed as the p-value of a fresh null toy against ``n - 1`` toys, so the combined
     statistics of the null toys are a valid null sample for the combined statistic of new rows.
-    Computed with one sort per column, ``O(n log n)``.
+    Computed by :func:`~nhtad.stats.empirical_pvalue` with ``observed=None``, one sort per
+    column, ``O(n log n)``.
 
     Parameters
     ----------
@@ -166,14 +126,7 @@ def leave_one_out_pvalues(null_statistics) -> np.ndarray:
     ValueError
         For NaN or inf, fewer than 2 toys, or an array that is not 1-D or 2-D.
     """
-    null = _check_null_matrix(null_statistics)
-    n = null.shape[0]
-    pvalues = np.empty_like(null)
-    for j in range(null.shape[1]):  # a handful of tests; each column is vectorised over toys
-        column = null[:, j]
-        # The count includes toy i itself (t_ij >= t_ij), which stands in for the "1 +".
-        pvalues[:, j] = _counts_at_least(np.sort(column), column) / n
-    return pvalues
+    return empirical_pvalue(_check_null_matrix(null_statistics))
 
 
 def calibrated_pvalues(null_statistics, statistics) -> np.ndarray:
@@ -199,137 +152,26 @@ def calibrated_pvalues(null_statistics, statistics) -> np.ndarray:
     """
     null = _check_null_matrix(null_statistics)
     rows, one_dim = _check_rows(statistics, null.shape[1], "statistics")
-    n = null.shape[0]
-    pvalues = np.empty_like(rows)
-    for j in range(null.shape[1]):
-        pvalues[:, j] = (1.0 + _counts_at_least(np.sort(null[:, j]), rows[:, j])) / (1.0 + n)
+    pvalues = empirical_pvalue(null, rows)
     if one_dim:
         return pvalues[:, 0] if null.shape[1] == 1 else pvalues[0]
     return pvalues
 
 
-def _as_rows(values, name: str) -> tuple[np.ndarray, bool]:
-    """(n_obs, n_tests) float64 rows, plus whether the input was a single 1-D row."""
-    arr = _as_float_array(values, name)
-    one_dim = arr.ndim == 1
-    if one_dim:
-        arr = arr[np.newaxis, :]
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(
-            f"{name} must have shape (n_obs, n_tests), or (n_tests,) for one row; got shape "
-            f"{np.shape(values)}."
-        )
-    return arr, one_dim
+def combine(pvalues=None, statistics=None, *, method="min-p", temperature=1.0):
+    """Deprecated: use :func:`~nhtad.stats.combined_statistic` with ``combine=``.
 
-
-def _check_pvalue_rows(pvalues) -> tuple[np.ndarray, bool]:
-    rows, one_dim = _as_rows(pvalues, "pvalues")
-    if np.isnan(rows).any() or not ((rows > 0) & (rows <= 1)).all():
-        raise ValueError(
-            "pvalues must lie in (0, 1] and not be NaN. Empirical p-values from "
-            "leave_one_out_pvalues or calibrated_pvalues are never 0."
-        )
-    return rows, one_dim
-
-
-def combine(pvalues=None, statistics=None, *, method: str = "min-p", temperature: float = 1.0):
-    """Combined statistic of several tests per row, larger = more anomalous.
-
-    The four combinations of arXiv:2408.12296 (``tests.py``): "min-p" ``T = -min_j p_j``;
-    "fisher" ``T = -sum_j log p_j`` (the product of p-values, calibrated empirically rather than
-    with Fisher's chi2_{2m}, which assumes independent tests); "average-p"
-    ``T = -log((1/m) sum_j p_j)``; "softmax-t" ``T = tau log((1/m) sum_j exp(t_j / tau))`` on the
-    raw statistics, a smooth maximum (``fusion`` in the paper's code).
-
-    Parameters
-    ----------
-    pvalues : array-like of shape (n_obs, n_tests) or (n_tests,), optional
-        Per-test p-values in ``(0, 1]``; required by the p-value methods.
-    statistics : array-like of shape (n_obs, n_tests) or (n_tests,), optional
-        Raw test statistics; required by "softmax-t".
-    method : {"min-p", "fisher", "average-p", "softmax-t"}, default="min-p"
-        See :data:`COMBINATION_METHODS`.
-    temperature : float, default=1.0
-        ``tau`` of "softmax-t"; ``tau -> 0`` tends to ``max_j t_j``. Ignored by the others.
-        Statistics of very different scales (NPLM's t falls from ~900 to ~45 as sigma grows)
-        make the softmax equal to the largest column, as the paper found.
-
-    Returns
-    -------
-    float or ndarray of shape (n_obs,)
-        A float for a 1-D (single-row) input.
+    The same statistic, named and parametrised as in :class:`~nhtad.stats.HyperTest` and
+    :class:`MultipleTestCombination`; this alias goes in the next release.
     """
-    _check_method(method)
-    if method == "softmax-t":
-        if statistics is None:
-            raise ValueError("method='softmax-t' combines the raw statistics; pass statistics=.")
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, numbers.Real)
-            or not np.isfinite(temperature)
-            or temperature <= 0
-        ):
-            raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
-        rows, one_dim = _as_rows(statistics, "statistics")
-        _check_finite(rows, "statistics")
-        combined = temperature * special.logsumexp(
-            rows / temperature, axis=1, b=1.0 / rows.shape[1]
-        )
-    else:
-        if pvalues is None:
-            raise ValueError(f"method={method!r} combines p-values; pass pvalues=.")
-        rows, one_dim = _check_pvalue_rows(pvalues)
-        if method == "min-p":
-            combined = -rows.min(axis=1)
-        elif method == "fisher":
-            combined = -np.log(rows).sum(axis=1)
-        else:
-            combined = -np.log(rows.mean(axis=1))
-    return float(combined[0]) if one_dim else combined
-
-
-def holm_bonferroni(pvalues, alpha: float, *, rule: str = "any") -> np.ndarray:
-    """Per-row rejection of the global null by a Holm-Bonferroni-type rule, uncalibrated.
-
-    Each row's ``m`` p-values are sorted, ``p_(0) <= ... <= p_(m-1)``, and compared with
-    ``alpha / (m - i)``. No null toys are involved: the level relies on the inequality behind
-    the rule, not on calibration.
-
-    - ``rule="any"`` (default) is the variant of the code of arXiv:2408.12296
-      (``holm_bonferroni``, used for the published "HB" powers): the row is rejected if **any**
-      ``i`` has ``p_(i) <= alpha / (m - i)``. The code returns at the first passing ``i`` and does
-      not stop at the first failing one, so this is looser than Holm's step-down procedure. It
-      rejects exactly when Hochberg's (1988) step-up procedure rejects at least one hypothesis,
-      which controls the family-wise error for independent or positively dependent tests
-      (Simes' inequality) but not in general.
-    - ``rule="holm"`` is textbook Holm (1979) step-down: at least one hypothesis is rejected iff
-      the first step rejects, ``p_(0) <= alpha / m``, which is Bonferroni's test of the global
-      null and valid under any dependence.
-
-    Parameters
-    ----------
-    pvalues : array-like of shape (n_obs, n_tests) or (n_tests,)
-        Per-test p-values of each row, e.g. from :func:`calibrated_pvalues`.
-    alpha : float
-        Level in (0, 1), e.g. ``scipy.stats.norm.sf(Z)``.
-    rule : {"any", "holm"}, default="any"
-
-    Returns
-    -------
-    bool or ndarray of bool of shape (n_obs,)
-        Whether each row rejects the global null; a bool for a 1-D input.
-    """
-    if rule not in HOLM_BONFERRONI_RULES:
-        raise ValueError(f"rule must be one of {HOLM_BONFERRONI_RULES}; got {rule!r}.")
-    alpha = check_open_unit_interval(alpha, "alpha")
-    rows, one_dim = _check_pvalue_rows(pvalues)
-    m = rows.shape[1]
-    if rule == "holm":
-        rejected = rows.min(axis=1) <= alpha / m
-    else:
-        ordered = np.sort(rows, axis=1)
-        rejected = (ordered <= alpha / (m - np.arange(m))).any(axis=1)
-    return bool(rejected[0]) if one_dim else rejected
+    warnings.warn(
+        "nhtad.stats.combine(..., method=...) is deprecated: use "
+        "nhtad.stats.combined_statistic(..., combine=...), the parameter name HyperTest and "
+        "MultipleTestCombination use.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return combined_statistic(pvalues, statistics, combine=method, temperature=temperature)
 
 
 class MultipleTestCombination(BaseEstimator):
@@ -343,8 +185,12 @@ class MultipleTestCombination(BaseEstimator):
 
     Parameters
     ----------
-    method : {"min-p", "fisher", "average-p", "softmax-t"}, default="min-p"
-        Combination, see :func:`combine`.
+    combine : {"min-p", "fisher", "average-p", "softmax-t"}, default="min-p"
+        Combination, see :func:`~nhtad.stats.combined_statistic`; the parameter of the same
+        name of :class:`~nhtad.stats.HyperTest`. (Named ``method`` before; ``method=`` still
+        works for one release, with a ``FutureWarning`` at :meth:`fit`.)
+    method : str, default="deprecated"
+        Deprecated name of ``combine``.
     columns : array-like of int, optional
         Indices of the tests to combine (the paper's LHCO study uses ``[0, 2, 3, 4, 7, 8]`` of
         9 widths). ``None`` combines all of them. Rows passed after fitting keep all the
@@ -354,6 +200,8 @@ class MultipleTestCombination(BaseEstimator):
 
     Attributes
     ----------
+    combine_ : str
+        The combination used (``combine``, or the deprecated ``method``).
     n_features_in_ : int
         Number of tests (columns) in the null statistics passed to :meth:`fit`.
     columns_ : ndarray of int
@@ -370,16 +218,36 @@ class MultipleTestCombination(BaseEstimator):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> null = rng.chisquare(10, size=(1000, 3))
-    >>> combination = MultipleTestCombination(method="fisher").fit(null)
+    >>> combination = MultipleTestCombination(combine="fisher").fit(null)
     >>> p = combination.pvalue(rng.chisquare(10, size=(5, 3)))
     >>> p.shape
     (5,)
     """
 
-    def __init__(self, method="min-p", columns=None, temperature=1.0):
-        self.method = method
+    def __init__(self, combine="min-p", columns=None, temperature=1.0, method="deprecated"):
+        self.combine = combine
         self.columns = columns
         self.temperature = temperature
+        self.method = method
+
+    def _combination(self) -> str:
+        """``combine``, or the deprecated ``method`` when that was given instead."""
+        if isinstance(self.method, str) and self.method == "deprecated":
+            return check_combination(self.combine)
+        # method= also names how a p-value was obtained (TestResult.method); the choice of
+        # combination is combine= here as in HyperTest.
+        warnings.warn(
+            "MultipleTestCombination(method=...) is deprecated: pass combine=..., the name "
+            "HyperTest uses for the same choice.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if self.combine not in ("min-p", self.method):
+            raise ValueError(
+                f"give combine only (method is its deprecated name); got combine="
+                f"{self.combine!r} and method={self.method!r}."
+            )
+        return check_combination(self.method)
 
     def _resolve_columns(self, n_tests: int) -> np.ndarray:
         if self.columns is None:
@@ -415,20 +283,19 @@ class MultipleTestCombination(BaseEstimator):
         -------
         self
         """
-        _check_method(self.method)
+        self.combine_ = self._combination()
         null = _check_null_matrix(null_statistics)
         columns = self._resolve_columns(null.shape[1])
         self.n_features_in_ = null.shape[1]
         self.columns_ = columns
         self.null_statistics_ = null[:, columns]
         self.null_pvalues_ = leave_one_out_pvalues(self.null_statistics_)
-        self.null_combined_ = combine(
+        self.null_combined_ = combined_statistic(
             self.null_pvalues_,
             self.null_statistics_,
-            method=self.method,
+            combine=self.combine_,
             temperature=self.temperature,
         )
-        self._sorted_null_combined = np.sort(self.null_combined_)
         return self
 
     def combined_statistic(self, statistics):
@@ -447,14 +314,12 @@ class MultipleTestCombination(BaseEstimator):
         rows, one_dim = _check_rows(statistics, self.n_features_in_, "statistics")
         rows = rows[:, self.columns_]
         pvalues = None
-        if self.method != "softmax-t":
+        if self.combine_ != "softmax-t":
             pvalues = calibrated_pvalues(self.null_statistics_, rows)
-        combined = combine(pvalues, rows, method=self.method, temperature=self.temperature)
+        combined = combined_statistic(
+            pvalues, rows, combine=self.combine_, temperature=self.temperature
+        )
         return float(combined[0]) if one_dim and self.n_features_in_ > 1 else combined
-
-    def _counts(self, statistics):
-        combined = np.asarray(self.combined_statistic(statistics))
-        return _counts_at_least(self._sorted_null_combined, combined), combined.ndim == 0
 
     def pvalue(self, statistics):
         """Empirical p-value ``(1 + #{T_null >= T}) / (1 + n_toys)`` of each row's combined T.
@@ -466,15 +331,13 @@ class MultipleTestCombination(BaseEstimator):
         -------
         float or ndarray of shape (n_obs,)
         """
-        counts, scalar = self._counts(statistics)
-        p = (1.0 + counts) / (1.0 + self.null_combined_.size)
-        return float(p) if scalar else p
+        combined = self.combined_statistic(statistics)  # checks that self is fitted
+        return empirical_pvalue(self.null_combined_, combined)
 
     def log_pvalue(self, statistics):
         """Natural logarithm of :meth:`pvalue`."""
-        counts, scalar = self._counts(statistics)
-        log_p = np.log1p(counts) - np.log1p(self.null_combined_.size)
-        return float(log_p) if scalar else log_p
+        combined = self.combined_statistic(statistics)
+        return empirical_log_pvalue(self.null_combined_, combined)
 
     def significance(self, statistics):
         """One-sided Gaussian significance ``Z = Phi^{-1}(1 - p)`` of :meth:`pvalue`.

@@ -1,17 +1,17 @@
 """Resampled null distributions through joblib, identical for any ``n_jobs`` or backend.
 
 The resamples are split into fixed-size batches and each batch gets its own child
-:class:`~numpy.random.SeedSequence`, spawned in the parent. How batches are spread over
-workers therefore cannot change the result, and moving the work to Dask or Ray with
-``joblib.parallel_config(backend=...)`` gives the same numbers.
+:class:`~numpy.random.SeedSequence`, made in the parent, and runs through
+:func:`nhtad.utils.batches.run_batches`. How batches are spread over workers therefore cannot
+change the result, and moving the work to Dask or Ray with ``joblib.parallel_config(backend=...)``
+gives the same numbers.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.parallel import Parallel, delayed
 
-from ..utils.progress import progress
+from ..utils.batches import fixed_batches, run_batches
 from ..utils.random import as_seed_sequence, spawn_children
 from ..utils.validation import check_fits_in_memory, check_positive_int
 
@@ -66,16 +66,18 @@ def resample_null(
         If ``n_resamples`` cannot fit in this machine's memory (refused before any work).
     """
     check_resamples_fit(n_resamples, batch_size)
-    sizes = [batch_size] * (n_resamples // batch_size)
-    if n_resamples % batch_size:
-        sizes.append(n_resamples % batch_size)
+    sizes = [len(batch) for batch in fixed_batches(range(n_resamples), batch_size)]
+    # One seed per batch: batch k always draws the same resamples, whoever runs it.
     seeds = spawn_children(as_seed_sequence(random_state), len(sizes))
-    tasks = (
-        delayed(_run_batch)(batch_statistics, seed, size, args) for seed, size in zip(seeds, sizes)
+    results = run_batches(
+        _run_batch,
+        list(zip(seeds, sizes)),
+        args=(batch_statistics, args),
+        n_jobs=n_jobs,
+        verbose=verbose,
+        desc=desc,
     )
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    batches = list(progress(results, total=len(sizes), verbose=verbose, desc=desc))
-    return np.concatenate(batches) if batches else np.empty(0)
+    return np.concatenate(results) if results else np.empty(0)
 
 
 def check_null_method(method, methods, n_resamples) -> None:
@@ -111,5 +113,6 @@ def check_resamples_fit(n_resamples: int, batch_size: int | None = None) -> None
     )
 
 
-def _run_batch(batch_statistics, seed, size, args):
+def _run_batch(batch, batch_statistics, args):
+    seed, size = batch
     return np.asarray(batch_statistics(np.random.default_rng(seed), size, *args), dtype=np.float64)

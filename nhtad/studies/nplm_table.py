@@ -124,11 +124,13 @@ class Seed004ToyStatistics(BaseEstimator):
 
         from ..scoring import HGBEnsembleClassifier, NPLMKernelEstimator, ScoreTransformer
         from ..stats import CutAndCountTest
-        from ..utils.random import as_seed_sequence
+        from ..utils.random import as_seed_sequence, spawn_children
 
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
         X5 = X[:, :5]
-        seeds = [int(s.generate_state(1)[0]) for s in as_seed_sequence(self.random_state).spawn(4)]
+        # spawn_children(seed, 4) is seed.spawn(4) without spawning from the user's seed.
+        root = as_seed_sequence(self.random_state)
+        seeds = [int(s.generate_state(1)[0]) for s in spawn_children(root, 4)]
 
         def cut_log_p(s):
             return [
@@ -176,6 +178,13 @@ def _median_z(null, alt):
     return median_significance(null, alt).significance
 
 
+def _min_p(minus_log_p):
+    """The hyper-t_cc statistic of rows of cuts' ``-log p``: min-p, ``max_j (-log p_j)``."""
+    from ..stats import combined_statistic
+
+    return combined_statistic(log_pvalues=-minus_log_p, combine="min-p")
+
+
 def summarise(null, signal, cfg):
     """Median Z of every strategy and hyper-parameter choice per injection."""
     from ..stats import MultipleTestCombination
@@ -191,7 +200,7 @@ def summarise(null, signal, cfg):
         }
         nplm = []
         for method in ("min-p", "fisher", "average-p"):
-            comb = MultipleTestCombination(method=method).fit(null[:, cols["nplm"]])
+            comb = MultipleTestCombination(combine=method).fit(null[:, cols["nplm"]])
             nplm.append(
                 _median_z(comb.null_combined_, comb.combined_statistic(alt[:, cols["nplm"]]))
             )
@@ -200,7 +209,7 @@ def summarise(null, signal, cfg):
             values = []
             for grid in GRIDS:
                 idx = [cols[key][q] for q in grid]
-                values.append(_median_z(null[:, idx].max(1), alt[:, idx].max(1)))
+                values.append(_median_z(_min_p(null[:, idx]), _min_p(alt[:, idx])))
             z[name] = values
         z["NPLM 5D + t_cc"] = [
             _median_z(null[:, cols["clf"][q]], alt[:, cols["clf"][q]]) for q in SINGLE
@@ -369,7 +378,7 @@ def run_nplm_study(
         }
         idx = [cols["clf"][q] for q in GRIDS[0]]
         curves["NPLM 5D + hyper-t_cc"] = power_at_significance(
-            null[:, idx].max(1), signal[inj][:, idx].max(1), zs
+            _min_p(null[:, idx]), _min_p(signal[inj][:, idx]), zs
         )
         figures = {"power": plotting.plot_power_curves(curves)}
         write_outputs(
