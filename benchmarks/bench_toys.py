@@ -27,7 +27,11 @@ from sklearn.pipeline import make_pipeline
 
 from nhtad.calibration import LHCOToys, ToyCalibrator
 from nhtad.scoring import HGBEnsembleClassifier, NPLMKernelEstimator, ScoreTransformer
-from nhtad.stats import CutAndCountTest, HyperTest, MutualInformationIndependenceTest
+from nhtad.stats import (
+    HyperTest,
+    MutualInformationIndependenceTest,
+    TemplateCutAndCountTest,
+)
 
 
 class ScoredWindowToys:
@@ -93,7 +97,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     n_bkg, n_toys = (100_000, 16) if args.quick else (400_000, 64)
 
-    test = CutAndCountTest(mode="template", quantile=0.9)
+    test = TemplateCutAndCountTest(quantile=0.9)
     gen = FeatureToys(n_bkg)
     print(f"Throughput: template cut-and-count on LHCOToys({n_bkg}), {n_toys} toys, batch 4")
     ToyCalibrator(test, gen, n_toys=4, n_jobs=2, random_state=1, batch_size=2).fit()  # warm-up
@@ -117,9 +121,7 @@ def main(argv=None):
     mi_full = per_toy(CWoLaMIPipeline(), RegionToys(size), n_pipe)
     print(f"  MI test of a given score           {mi_stat:7.3f} s")
     print(f"  HGB-ensemble CWoLa score + MI test {mi_full:7.3f} s  ({mi_full / mi_stat:.1f}x)")
-    hyper = HyperTest.over_parameter(
-        CutAndCountTest(mode="template"), "quantile", [0.8, 0.9, 0.95, 0.99]
-    )
+    hyper = HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", [0.8, 0.9, 0.95, 0.99])
     cc_stat = per_toy(hyper, FeatureToys(size), n_pipe)
     nplm = make_pipeline(
         ScoreTransformer(NPLMKernelEstimator(n_centers=1000, standardize=True)), clone(hyper)

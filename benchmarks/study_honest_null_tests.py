@@ -146,15 +146,13 @@ _N_DATA = [0]
 
 
 def _baselines(s, mjj, region):
-    from nhtad.stats import BumpHuntTest, CutAndCountTest
+    from nhtad.stats import AnomalyCutTest, BumpHuntTest
     from nhtad.stats.bump_hunt import BackgroundFitError
 
     out = {}
     labels = region.labels(mjj)
     for eps in (0.1, 0.01):
-        out[f"cut{eps:g}"] = (
-            CutAndCountTest(mode="anomaly_cut", efficiency=eps).fit(s, labels).significance_
-        )
+        out[f"cut{eps:g}"] = AnomalyCutTest(efficiency=eps).fit(s, labels).significance_
     for key, kwargs in (
         ("bump_hunt", {}),
         ("bump_hunt_cut0.1", {"efficiency": 0.1}),

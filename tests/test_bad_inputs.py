@@ -14,10 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from nhtad.calibration import run_toys
 from nhtad.scoring import HGBEnsembleClassifier, decorrelation_report, out_of_fold_scores
 from nhtad.stats import (
-    CutAndCountTest,
     HoeffdingDTest,
     HyperTest,
     MutualInformationIndependenceTest,
+    TemplateCutAndCountTest,
 )
 from nhtad.stats.pvalues import (
     chi2_log_sf,
@@ -253,7 +253,7 @@ def test_hyper_test_refuses_a_member_that_is_not_a_test(member, message):
     rng = np.random.default_rng(0)
     s, y = rng.normal(size=3000), np.r_[np.ones(1000), np.zeros(2000)]
     with pytest.raises(ValueError, match=message) as info:
-        HyperTest([member, CutAndCountTest(mode="template")]).fit(s, y)
+        HyperTest([member, TemplateCutAndCountTest()]).fit(s, y)
     assert "fit(s, y) sets log_pvalue_" in str(info.value) or "pair" in str(info.value)
 
 

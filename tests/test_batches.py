@@ -5,7 +5,7 @@ import pytest
 from sklearn.utils.parallel import Parallel
 
 from nhtad.calibration import ToyCalibrator, run_toys
-from nhtad.stats import CutAndCountTest
+from nhtad.stats import TemplateCutAndCountTest
 from nhtad.utils import batches as batches_module
 from nhtad.utils.batches import fixed_batches, run_batches
 from nhtad.utils.random import spawn_children
@@ -97,16 +97,14 @@ def test_an_interrupt_or_error_closes_the_joblib_generator(monkeypatch, error):
 
 def test_run_toys_is_the_calibrator_in_one_call():
     toys = run_toys(
-        CutAndCountTest(mode="template"), GaussianTemplateToys(), 9, batch_size=4, random_state=5
+        TemplateCutAndCountTest(), GaussianTemplateToys(), 9, batch_size=4, random_state=5
     )
-    cal = ToyCalibrator(
-        CutAndCountTest(mode="template"), GaussianTemplateToys(), 9, random_state=5
-    ).fit()
+    cal = ToyCalibrator(TemplateCutAndCountTest(), GaussianTemplateToys(), 9, random_state=5).fit()
     np.testing.assert_array_equal(toys.statistics, cal.null_distribution_)
     assert [s.spawn_key for s in toys.seeds] == [s.spawn_key for s in cal.seeds_]
     # A Generator is still accepted (drawn from once), as before the calibrator ran the toys.
     drawn = run_toys(
-        CutAndCountTest(mode="template"),
+        TemplateCutAndCountTest(),
         GaussianTemplateToys(),
         3,
         random_state=np.random.default_rng(1),

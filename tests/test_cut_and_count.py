@@ -1,5 +1,5 @@
-"""CutAndCountTest: the seed's anomaly-cut formula, the template cut-and-count, null calibration,
-log-space tails and input validation."""
+"""Cut-and-count tests: Kamenik & Szewc's anomaly cut, the template cut-and-count, null
+calibration, log-space tails and input validation."""
 
 import math
 import pickle
@@ -11,14 +11,24 @@ from sklearn.base import clone
 
 from nhtad.stats import TestResult
 from nhtad.stats.cut_and_count import (
+    AnomalyCutTest,
     CutAndCountTest,
+    TemplateCutAndCountTest,
     anomaly_cut_significance,
     binomial_log_sf,
     poisson_likelihood_ratio,
     poisson_log_sf,
 )
 
-CC = CutAndCountTest
+
+def CC(mode="anomaly_cut", method="poisson", **kwargs):
+    """The test a former ``CutAndCountTest(mode=...)`` names (that class is deprecated)."""
+    if mode == "template" and method in ("poisson", "poisson_known_background"):
+        kwargs.setdefault("reference_error", method == "poisson")
+        return TemplateCutAndCountTest(**kwargs)
+    if mode == "anomaly_cut":
+        return AnomalyCutTest(**kwargs)
+    return CutAndCountTest(mode=mode, method=method, **kwargs)  # refused at fit
 
 
 def _hand_case(n_sr_pass, n1=1000, n2=2000):
@@ -248,7 +258,8 @@ def test_bad_quantile(quantile):
     "kwargs, match",
     [
         ({"mode": "bump"}, r"mode must be one of \('anomaly_cut', 'template'\)"),
-        ({"mode": "template", "method": "toys"}, r"method must be one of .*ToyCalibrator"),
+        ({"mode": "template", "method": "toys"}, r"method must be one of"),
+        ({"mode": "template", "reference_error": "yes"}, r"reference_error must be True or False"),
         ({"mode": "template", "expected_n_data": -5}, r"expected_n_data must be a positive"),
         ({"mode": "template", "expected_n_data": float("nan")}, r"expected_n_data must be"),
         ({"efficiency_uncertainty": "yes"}, r"efficiency_uncertainty must be True or False"),
@@ -333,14 +344,7 @@ def test_injected_signal_raises_z():
 # -- 6. estimator API ------------------------------------------------------------------------------
 def test_clone_get_params_test_and_score():
     s, y = _hand_case(150)
-    params = {
-        "mode": "anomaly_cut",
-        "efficiency": 0.1,
-        "quantile": 0.9,
-        "method": "poisson",
-        "efficiency_uncertainty": False,
-        "expected_n_data": None,
-    }
+    params = {"efficiency": 0.1, "efficiency_uncertainty": False}
     test = CC(efficiency=0.1)
     assert test.get_params() == params
     twin = clone(test)
@@ -350,12 +354,28 @@ def test_clone_get_params_test_and_score():
     assert z == pytest.approx(50 / math.sqrt(300), rel=1e-10)
     result = test.test(s, y)
     assert isinstance(result, TestResult)
-    assert result.method == "asymptotic" and result.test == "CutAndCountTest"
+    assert result.method == "asymptotic" and result.test == "AnomalyCutTest"
     assert result.null_distribution is None and result.n_events == 3000
     assert result.significance == test.significance_ == pytest.approx(z)
     assert pickle.loads(pickle.dumps(result)).details["n2_selected"] == 200
     template = CC(mode="template").set_params(quantile=0.8)
     # The template test's binomial (or known-background Poisson) tail is a finite-sample law.
     assert template.test(*_template_sample(np.random.default_rng(1))).method == "exact"
-    known = template.set_params(method="poisson_known_background")
+    known = template.set_params(reference_error=False)
     assert known.test(*_template_sample(np.random.default_rng(1))).method == "exact"
+
+
+def test_the_former_cut_and_count_class_still_works_with_a_warning():
+    s, region = _S, _REGION
+    for mode, new in (
+        ("anomaly_cut", AnomalyCutTest(efficiency=0.05)),
+        ("template", TemplateCutAndCountTest(quantile=0.95, reference_error=False)),
+    ):
+        old = CutAndCountTest(
+            mode=mode, efficiency=0.05, quantile=0.95, method="poisson_known_background"
+        )
+        with pytest.warns(FutureWarning, match=type(new).__name__):
+            old.fit(s, region)
+        new.fit(s, region)
+        assert old.statistic_ == new.statistic_ and old.log_pvalue_ == new.log_pvalue_
+        assert old.threshold_ == new.threshold_ and old.result_.test == "CutAndCountTest"

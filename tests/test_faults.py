@@ -45,11 +45,11 @@ _CALIBRATE = textwrap.dedent(
 
     from faultgen import SlowToys
     from nhtad.calibration import ToyCalibrator
-    from nhtad.stats import CutAndCountTest
+    from nhtad.stats import TemplateCutAndCountTest
 
     checkpoint, n_jobs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     cal = ToyCalibrator(
-        CutAndCountTest(mode="template"), SlowToys(), n_toys=60, batch_size=3, n_jobs=n_jobs,
+        TemplateCutAndCountTest(), SlowToys(), n_toys=60, batch_size=3, n_jobs=n_jobs,
         random_state=5, checkpoint=checkpoint or None,
     ).fit()
     np.save(out, cal.null_distribution_)
@@ -65,11 +65,11 @@ _SAVE_LOOP = textwrap.dedent(
 
     from faultgen import SlowToys
     from nhtad.calibration import ToyCalibrator
-    from nhtad.stats import CutAndCountTest
+    from nhtad.stats import TemplateCutAndCountTest
 
     path = sys.argv[1]
     cal = ToyCalibrator(
-        CutAndCountTest(mode="template"), SlowToys(0.0), n_toys=1_000_000, random_state=5
+        TemplateCutAndCountTest(), SlowToys(0.0), n_toys=1_000_000, random_state=5
     ).fit(toys=range(3))
     # A large run, so that a save takes long enough to be killed in the middle.
     cal.toy_indices_ = np.arange(1_000_000)
@@ -149,7 +149,7 @@ def test_kill_9_mid_calibration_then_resume_is_bit_for_bit(workdir, n_jobs):
 
 def test_kill_9_at_random_moments_of_a_save_leaves_a_loadable_file(workdir):
     from nhtad.calibration import ToyCalibrator
-    from nhtad.stats import CutAndCountTest
+    from nhtad.stats import TemplateCutAndCountTest
 
     sys.path.insert(0, str(workdir))
     try:
@@ -164,7 +164,7 @@ def test_kill_9_at_random_moments_of_a_save_leaves_a_loadable_file(workdir):
         time.sleep(rng.uniform(0.0, 0.5))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)  # also closes the pipes
-        cal = ToyCalibrator.load(path, CutAndCountTest(mode="template"), SlowToys(0.0))
+        cal = ToyCalibrator.load(path, TemplateCutAndCountTest(), SlowToys(0.0))
         assert cal.null_distribution_.shape == (1_000_000, 2)
     # Only the killed saves' temporaries are left beside it, never a damaged target.
     leftovers = {p.name for p in workdir.iterdir()} - {

@@ -10,8 +10,9 @@ from sklearn.pipeline import make_pipeline
 from nhtad.calibration import LHCOToys, ToyCalibrator
 from nhtad.scoring import HGBEnsembleClassifier, NPLMKernelEstimator, ScoreTransformer
 from nhtad.stats import (
-    CutAndCountTest,
+    AnomalyCutTest,
     HyperTest,
+    TemplateCutAndCountTest,
     TestResult,
     combined_statistic,
     empirical_log_pvalue,
@@ -30,16 +31,14 @@ def _template_sample(seed=0, n_signal=0, shift=2.5):
 
 
 def _hyper(**kwargs):
-    return HyperTest.over_parameter(
-        CutAndCountTest(mode="template"), "quantile", QUANTILES, **kwargs
-    )
+    return HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", QUANTILES, **kwargs)
 
 
 @pytest.mark.parametrize("combine", ["min-p", "fisher", "average-p"])
 def test_combined_statistic_and_its_dependence_free_bound(combine):
     s, y = _template_sample(n_signal=60)
     hyper = _hyper(combine=combine).fit(s, y)
-    members = [CutAndCountTest(mode="template", quantile=q).fit(s, y) for q in QUANTILES]
+    members = [TemplateCutAndCountTest(quantile=q).fit(s, y) for q in QUANTILES]
     log_p = np.array([m.log_pvalue_ for m in members])
     np.testing.assert_allclose(hyper.member_log_pvalues_, log_p)
     k = len(QUANTILES)
@@ -79,13 +78,13 @@ def test_an_excess_far_in_the_tail_keeps_a_finite_z():
 
 def test_bad_families_say_what_to_do():
     with pytest.raises(ValueError, match="strictly increasing"):
-        HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", [0.9, 0.8])
+        HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", [0.9, 0.8])
     with pytest.raises(ValueError, match="strictly increasing"):
-        HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", [0.9, 0.9])
+        HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", [0.9, 0.9])
     with pytest.raises(ValueError, match="at least 2"):
-        HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", [0.9])
+        HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", [0.9])
     with pytest.raises(ValueError, match="no parameter"):
-        HyperTest.over_parameter(CutAndCountTest(), "threshold", [1, 2])
+        HyperTest.over_parameter(AnomalyCutTest(), "threshold", [1, 2])
     s, y = _template_sample()
     with pytest.raises(ValueError, match="combine must be"):
         _hyper(combine="max-t").fit(s, y)
@@ -95,7 +94,7 @@ def test_bad_families_say_what_to_do():
         _hyper(null_distribution=[np.nan, 1.0]).fit(s, y)
     # A member's own error comes through unchanged.
     with pytest.raises(ValueError, match="quantile"):
-        HyperTest([CutAndCountTest(mode="template", quantile=1.5)] * 2).fit(s, y)
+        HyperTest([TemplateCutAndCountTest(quantile=1.5)] * 2).fit(s, y)
 
 
 def test_clone_and_params():

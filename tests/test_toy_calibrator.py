@@ -6,7 +6,11 @@ from scipy import stats
 from sklearn.base import clone
 
 from nhtad.calibration import LHCOToys, ToyCalibrator, ToyFailedError, run_one_toy, toy_seed
-from nhtad.stats import CutAndCountTest, HyperTest, MutualInformationIndependenceTest
+from nhtad.stats import (
+    HyperTest,
+    MutualInformationIndependenceTest,
+    TemplateCutAndCountTest,
+)
 
 
 class GaussianTemplateToys:
@@ -41,7 +45,7 @@ class NaNToys(GaussianTemplateToys):
         return s, y
 
 
-TEST = CutAndCountTest(mode="template", quantile=0.9)
+TEST = TemplateCutAndCountTest(quantile=0.9)
 
 
 def _calibrator(**kwargs):
@@ -80,7 +84,7 @@ def test_runs_of_different_calibrations_do_not_merge():
     with pytest.raises(ValueError, match="differ in test.quantile"):
         a.merge(
             ToyCalibrator(
-                CutAndCountTest(mode="template", quantile=0.8),
+                TemplateCutAndCountTest(quantile=0.8),
                 GaussianTemplateToys(),
                 n_toys=40,
                 random_state=7,
@@ -100,9 +104,7 @@ def test_save_and_load_round_trip(tmp_path):
     full = loaded.merge(rest)
     np.testing.assert_array_equal(full.null_distribution_, _calibrator().fit().null_distribution_)
     with pytest.raises(ValueError, match="made with another run: they differ in test.quantile"):
-        ToyCalibrator.load(
-            path, CutAndCountTest(mode="template", quantile=0.8), GaussianTemplateToys()
-        )
+        ToyCalibrator.load(path, TemplateCutAndCountTest(quantile=0.8), GaussianTemplateToys())
 
 
 def test_pvalue_conventions():
@@ -159,7 +161,7 @@ def test_nested_random_states_are_reseeded_per_toy():
         ScoreTransformer(
             HGBEnsembleClassifier(n_estimators=2, max_iter=5, random_state=0), cv=2, refit=False
         ),
-        CutAndCountTest(mode="template", quantile=0.8),
+        TemplateCutAndCountTest(quantile=0.8),
     )
     cal = ToyCalibrator(pipe, ColumnToys(n_data=300, n_reference=600), n_toys=3, random_state=0)
     cal.fit()
@@ -218,11 +220,9 @@ def test_hyper_test_calibrated_by_the_calibrator_is_uniform_under_the_null():
     the observed value is ranked among the tied null toys at random ("randomized" ties); the
     p-value is then exactly uniform under the null and the KS test applies.
     """
-    hyper = HyperTest.over_parameter(
-        CutAndCountTest(mode="template"), "quantile", [0.8, 0.9, 0.95, 0.99]
-    )
+    hyper = HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", [0.8, 0.9, 0.95, 0.99])
     gen = GaussianTemplateToys(n_data=1000, n_reference=2000)
-    for test in (CutAndCountTest(mode="template", quantile=0.9), hyper):
+    for test in (TemplateCutAndCountTest(quantile=0.9), hyper):
         null = ToyCalibrator(test, gen, n_toys=400, random_state=11).fit()
         observed = ToyCalibrator(test, gen, n_toys=200, random_state=12).fit()
         p = np.array(
@@ -259,7 +259,7 @@ def test_same_null_under_a_dask_cluster():
 
 # ------------------------------------------------------------------ identity, checkpoints (issue 15)
 def _hyper(thresholds):
-    return HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile", thresholds)
+    return HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", thresholds)
 
 
 def test_a_one_threshold_difference_among_fifteen_is_a_different_test(tmp_path):

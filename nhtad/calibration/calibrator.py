@@ -120,11 +120,11 @@ class ToyCalibrator(BaseEstimator):
     --------
     >>> import numpy as np
     >>> from nhtad.calibration import ToyCalibrator
-    >>> from nhtad.stats import CutAndCountTest
+    >>> from nhtad.stats import AnomalyCutTest, TemplateCutAndCountTest
     >>> def null(seed):
     ...     rng = np.random.default_rng(seed)
     ...     return rng.normal(size=3000), np.r_[np.ones(1000), np.zeros(2000)]
-    >>> cal = ToyCalibrator(CutAndCountTest(mode="template"), null, n_toys=50,
+    >>> cal = ToyCalibrator(TemplateCutAndCountTest(), null, n_toys=50,
     ...                     random_state=0).fit()
     >>> cal.null_distribution_.shape
     (50,)

@@ -23,11 +23,11 @@ What to use when
   ranks) and :class:`HoeffdingDTest` (Hoeffding's D), both O(n log^2 n) and both with the
   distribution-free Blum-Kiefer-Rosenblatt asymptotic null (or a permutation null); like the
   MI test, they hold only for a score independent of m_jj by construction.
-- **A cut on the score** (the classic baselines): :class:`CutAndCountTest` with
-  ``mode="anomaly_cut"`` (signal region vs sidebands after a cut of sideband efficiency
-  ``eps2``) or ``mode="template"`` (data vs an independent reference above a reference
-  quantile; exact binomial p); :class:`BumpHuntTest` (dijet fit to the sidebands, profile
-  likelihood in the signal region, with or without a cut).
+- **A cut on the score** (the classic baselines): :class:`AnomalyCutTest` (signal region vs
+  sidebands after a cut of sideband efficiency ``eps2``) or :class:`TemplateCutAndCountTest`
+  (data vs an independent reference above a reference quantile; exact binomial p);
+  :class:`BumpHuntTest` (dijet fit to the sidebands, profile likelihood in the signal region,
+  with or without a cut).
 - **Several thresholds or tests of the same events**: :class:`HyperTest` (min-p / Fisher /
   average-p; a Vovk-Wang bound, or calibrated on toys of the whole chain with
   :class:`~nhtad.calibration.ToyCalibrator`). NPLM at several kernel widths:
@@ -45,7 +45,7 @@ from .blum_kiefer_rosenblatt import bkr_log_sf
 from .bump_hunt import BackgroundFitError, BumpHuntTest, ProfileLikelihood, profile_likelihood_q0
 from .chi2_fit import Chi2Fit, Chi2Significance, chi2_significance, fit_chi2_dof
 from .combination import combined_statistic, log_pvalue_bound
-from .cut_and_count import CutAndCountTest
+from .cut_and_count import AnomalyCutTest, CutAndCountTest, TemplateCutAndCountTest
 from .distance_correlation import DistanceCorrelationTest, distance_covariance_u
 from .hoeffding import HoeffdingDTest, hoeffding_d
 from .hyper import HYPER_COMBINATIONS, HyperTest
@@ -76,6 +76,8 @@ __all__ = [
     "SmoothTrendIndependenceTest",
     "HomogeneousAssociationTest",
     "HyperTest",
+    "AnomalyCutTest",
+    "TemplateCutAndCountTest",
     "CutAndCountTest",
     "BumpHuntTest",
     "BackgroundFitError",

@@ -41,7 +41,7 @@ HYPER_COMBINATIONS = PVALUE_COMBINATION_METHODS
 
 _WHAT_A_TEST_IS = (
     "a member must be a test of (s, y) whose fit(s, y) sets log_pvalue_ and statistic_ (a "
-    "nhtad.stats.BaseTest, e.g. CutAndCountTest(mode='template'))"
+    "nhtad.stats.BaseTest, e.g. TemplateCutAndCountTest())"
 )
 
 
@@ -74,7 +74,7 @@ class HyperTest(BaseTest):
     ----------
     tests : list of tests, or list of (name, test) pairs
         Members, each a :class:`~nhtad.stats.BaseTest` (anything whose ``fit(s, y)`` sets
-        ``log_pvalue_``), e.g. :class:`~nhtad.stats.CutAndCountTest` at several thresholds
+        ``log_pvalue_``), e.g. :class:`~nhtad.stats.TemplateCutAndCountTest` at several thresholds
         (:meth:`over_parameter` builds that family). For NPLM at several widths, whose members
         have no p-value of their own, use :class:`~nhtad.stats.MultipleTestCombination`.
         Models (anything with ``predict`` or ``transform``) are refused before any member runs.
@@ -98,9 +98,9 @@ class HyperTest(BaseTest):
     Examples
     --------
     >>> import numpy as np
-    >>> from nhtad.stats import CutAndCountTest, HyperTest
+    >>> from nhtad.stats import AnomalyCutTest, TemplateCutAndCountTest, HyperTest
     >>> hyper = HyperTest.over_parameter(
-    ...     CutAndCountTest(mode="template"), "quantile", [0.8, 0.9, 0.95, 0.99])
+    ...     TemplateCutAndCountTest(), "quantile", [0.8, 0.9, 0.95, 0.99])
     >>> rng = np.random.default_rng(0)
     >>> s, y = rng.normal(size=30_000), np.r_[np.ones(10_000), np.zeros(20_000)]
     >>> result = hyper.test(s, y)
@@ -117,7 +117,7 @@ class HyperTest(BaseTest):
     def over_parameter(cls, test, name, values, **kwargs):
         """The family ``test`` with parameter ``name`` set to each of ``values`` (increasing).
 
-        ``HyperTest.over_parameter(CutAndCountTest(mode="template"), "quantile",
+        ``HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile",
         [0.8, 0.9, 0.95, 0.99])`` is the hyper-test over selection thresholds of Grosso et al.,
         EPJC 85, 1074 (2025).
         """

@@ -123,7 +123,7 @@ class Seed004ToyStatistics(BaseEstimator):
         from sklearn.model_selection import StratifiedKFold
 
         from ..scoring import HGBEnsembleClassifier, NPLMKernelEstimator, ScoreTransformer
-        from ..stats import CutAndCountTest
+        from ..stats import TemplateCutAndCountTest
         from ..utils.random import as_seed_sequence, spawn_children
 
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
@@ -133,10 +133,7 @@ class Seed004ToyStatistics(BaseEstimator):
         seeds = [int(s.generate_state(1)[0]) for s in spawn_children(root, 4)]
 
         def cut_log_p(s):
-            return [
-                -CutAndCountTest(mode="template", quantile=q).fit(s, y).log_pvalue_
-                for q in THRESHOLDS
-            ]
+            return [-TemplateCutAndCountTest(quantile=q).fit(s, y).log_pvalue_ for q in THRESHOLDS]
 
         hgb = ScoreTransformer(
             HGBEnsembleClassifier(

@@ -111,7 +111,11 @@ def _generator(simulation):
 def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources):
     from ..datasets import sacwola_features
     from ..scoring import SACWoLaClassifier, out_of_fold_scores
-    from ..stats import BumpHuntTest, CutAndCountTest, MutualInformationIndependenceTest
+    from ..stats import (
+        AnomalyCutTest,
+        BumpHuntTest,
+        MutualInformationIndependenceTest,
+    )
     from ..stats.bump_hunt import BackgroundFitError
 
     data, truth = _window(
@@ -168,7 +172,7 @@ def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources
         mi = MutualInformationIndependenceTest(rel_uncertainty=cfg.rel_uncertainty).fit(s, mjj_data)
         row[f"mi_lam{lam:g}"] = mi.significance_
         for eps in cfg.efficiencies:
-            cut = CutAndCountTest(mode="anomaly_cut", efficiency=eps).fit(s, region_data)
+            cut = AnomalyCutTest(efficiency=eps).fit(s, region_data)
             row[f"cut{eps:g}_lam{lam:g}"] = cut.significance_
             if lam == max(cfg.lams):
                 bump_hunt(f"bh{eps:g}", s, efficiency=eps)
