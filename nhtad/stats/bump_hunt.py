@@ -42,7 +42,13 @@ from ..utils.validation import (
     check_positive_int,
 )
 from .base import ASYMPTOTIC, BaseTest
-from .dijet_fit import BackgroundFitError, fit_dijet_sidebands, real_pair, window_bins
+from .dijet_fit import (
+    BackgroundFitError,
+    fit_dijet_sidebands,
+    histogram_window,
+    real_pair,
+    window_bins,
+)
 from .dijet_function import DEFAULT_SQRT_S, bin_quadrature
 from .profile_likelihood import ProfileLikelihood, profile_likelihood_q0
 
@@ -53,14 +59,6 @@ logger = logging.getLogger(__name__)
 CUT_STRATEGIES = ("fit_after_cut", "scale_by_efficiency")
 # Below this sideband-fit p-value the interpolated background is logged as suspect.
 _POOR_FIT_PVALUE = 1e-3
-
-
-class _Binned(NamedTuple):
-    counts: np.ndarray  # events per bin of the window
-    index: np.ndarray  # bin of each window event
-    in_window: np.ndarray  # which events lie in the window
-    n_window: int
-    n_signal_region: int
 
 
 class _Selection(NamedTuple):
@@ -229,7 +227,7 @@ class BumpHuntTest(BaseTest):
         edges, sr_bins = self._check_binning()
         self._check_settings()
         mjj, s = self._check_events(mjj, s, efficiency)
-        binned = self._histogram(mjj, edges, sr_bins)
+        binned = histogram_window(mjj, edges, sr_bins)
         x_edges = edges / float(self.sqrt_s)
         quadrature = bin_quadrature(x_edges, check_positive_int(self.n_nodes, "n_nodes"))
         if s is None:
@@ -324,22 +322,6 @@ class BumpHuntTest(BaseTest):
         check_open_unit_interval(efficiency, "efficiency")
         mjj, s = check_paired_vectors(mjj, s, s_name="mjj", y_name="s")
         return mjj, s
-
-    def _histogram(self, mjj, edges, sr_bins) -> _Binned:
-        """Counts per bin of the window's events; the window is ``[lo, hi)``."""
-        n_bins = sr_bins.size
-        in_window = (mjj >= edges[0]) & (mjj < edges[-1])
-        n_window = int(np.count_nonzero(in_window))
-        index = np.searchsorted(edges, mjj[in_window], side="right") - 1
-        counts = np.bincount(index, minlength=n_bins)
-        n_sr = int(counts[sr_bins].sum())
-        if n_sr == 0:
-            raise ValueError(
-                f"the signal region {self._region()[1]} holds no events ({n_window} of "
-                f"{mjj.size} events lie in the window {self._region()[0]}); check that mjj is "
-                f"in GeV and that the signal region covers the mass range of the data."
-            )
-        return _Binned(counts, index, in_window, n_window, n_sr)
 
     def _select(self, s, binned, sr_bins, efficiency) -> _Selection:
         """The cut ``s > t`` at the ``1 - eps2`` quantile of the sideband scores."""

@@ -10,6 +10,8 @@ import math
 import numpy as np
 from scipy import special, stats
 
+from ..utils.validation import check_paired_vectors
+
 __all__ = [
     "anomaly_cut_significance",
     "poisson_likelihood_ratio",
@@ -145,3 +147,39 @@ def poisson_log_sf(k, mean):
         return -mean + j * log_mean - special.gammaln(j + 1.0)
 
     return _log_tail_sum(log_pmf, k, math.inf)
+
+
+# -- selections shared by the cut-and-count tests ------------------------------------------
+def split_by_label(s, labels, name, classes, usage):
+    # Validate (s, labels) and return s with the mask of label 1; both classes must be present.
+    s, labels = check_paired_vectors(s, labels, y_name=name)
+    bad = (labels != 0) & (labels != 1)
+    if bad.any():
+        raise ValueError(
+            f"{usage}; got other values {np.unique(labels[bad])[:5].tolist()} "
+            f"({int(bad.sum())} events)."
+        )
+    ones = labels == 1
+    n_ones = int(np.count_nonzero(ones))
+    for count, cls, label in ((n_ones, classes[0], 1), (s.size - n_ones, classes[1], 0)):
+        if count == 0:
+            raise ValueError(
+                f"the {cls} has no events (no {name} == {label} among {s.size}); {usage}, and "
+                f"the test needs both."
+            )
+    return s, ones
+
+
+def quantile_threshold(s_ref, q, sample, parameter):
+    # The q quantile with numpy's default (linear) interpolation; an event passes if s > it.
+    threshold = float(np.quantile(s_ref, q))
+    n_pass = int(np.count_nonzero(s_ref > threshold))
+    if n_pass == 0:
+        n_tied = int(np.count_nonzero(s_ref == threshold))
+        raise ValueError(
+            f"no {sample} event scores above the threshold {threshold:g}: {n_tied} of "
+            f"{s_ref.size} {sample} scores are tied at it (the score saturates). Change "
+            f"{parameter} or use a score without ties (e.g. the logit rather than a clipped "
+            f"probability)."
+        )
+    return threshold, n_pass

@@ -26,13 +26,15 @@ import warnings
 
 import numpy as np
 
-from ..utils.validation import check_not_constant, check_open_unit_interval, check_paired_vectors
+from ..utils.validation import check_not_constant, check_open_unit_interval
 from .base import ASYMPTOTIC, EXACT, BaseTest
 from .counting import (
     anomaly_cut_significance,
     binomial_log_sf,
     poisson_likelihood_ratio,
     poisson_log_sf,
+    quantile_threshold,
+    split_by_label,
 )
 from .pvalues import significance_to_log_pvalue
 
@@ -131,7 +133,7 @@ class AnomalyCutTest(BaseTest):
             got = self.efficiency_uncertainty
             raise ValueError(f"efficiency_uncertainty must be True or False; got {got!r}.")
         # Messages call y what it is here: the region label.
-        s, in_sr = _split(
+        s, in_sr = split_by_label(
             s,
             y,
             "region",
@@ -153,7 +155,7 @@ class AnomalyCutTest(BaseTest):
             "no threshold can select a fraction of the sideband. Check the score (a dead "
             "classifier outputs a constant).",
         )
-        threshold, n2_sel = _threshold(s_sb, 1.0 - eps2_requested, "sideband", "efficiency")
+        threshold, n2_sel = quantile_threshold(s_sb, 1.0 - eps2_requested, "sideband", "efficiency")
         n1_sel = int(np.count_nonzero(s_sr > threshold))
         eps1, eps2 = n1_sel / n1, n2_sel / n2
         z, variance = anomaly_cut_significance(
@@ -288,7 +290,7 @@ class TemplateCutAndCountTest(BaseTest):
             raise ValueError(
                 f"reference_error must be True or False; got {self.reference_error!r}."
             )
-        s, is_data = _split(
+        s, is_data = split_by_label(
             s,
             y,
             "y",
@@ -320,7 +322,7 @@ class TemplateCutAndCountTest(BaseTest):
             "no threshold can select a fraction of the reference. Check the score (a dead "
             "classifier outputs a constant).",
         )
-        threshold, k_ref = _threshold(s_ref, quantile, "reference", "quantile")
+        threshold, k_ref = quantile_threshold(s_ref, quantile, "reference", "quantile")
         n_obs = int(np.count_nonzero(s_data > threshold))
         w = float(expected_n) / n_ref
         b = w * k_ref
@@ -427,38 +429,3 @@ class CutAndCountTest(BaseTest):
             setattr(self, key, value)
         self.result_ = dataclasses.replace(test.result_, test=type(self).__name__)
         return self
-
-
-def _split(s, labels, name, classes, usage):
-    # Validate (s, labels) and return s with the mask of label 1; both classes must be present.
-    s, labels = check_paired_vectors(s, labels, y_name=name)
-    bad = (labels != 0) & (labels != 1)
-    if bad.any():
-        raise ValueError(
-            f"{usage}; got other values {np.unique(labels[bad])[:5].tolist()} "
-            f"({int(bad.sum())} events)."
-        )
-    ones = labels == 1
-    n_ones = int(np.count_nonzero(ones))
-    for count, cls, label in ((n_ones, classes[0], 1), (s.size - n_ones, classes[1], 0)):
-        if count == 0:
-            raise ValueError(
-                f"the {cls} has no events (no {name} == {label} among {s.size}); {usage}, and "
-                f"the test needs both."
-            )
-    return s, ones
-
-
-def _threshold(s_ref, q, sample, parameter):
-    # The q quantile with numpy's default (linear) interpolation; an event passes if s > it.
-    threshold = float(np.quantile(s_ref, q))
-    n_pass = int(np.count_nonzero(s_ref > threshold))
-    if n_pass == 0:
-        n_tied = int(np.count_nonzero(s_ref == threshold))
-        raise ValueError(
-            f"no {sample} event scores above the threshold {threshold:g}: {n_tied} of "
-            f"{s_ref.size} {sample} scores are tied at it (the score saturates). Change "
-            f"{parameter} or use a score without ties (e.g. the logit rather than a clipped "
-            f"probability)."
-        )
-    return threshold, n_pass

@@ -19,7 +19,15 @@ from scipy import linalg, special
 from .dijet_function import dijet_log_basis
 from .pvalues import chi2_log_sf
 
-__all__ = ["fit_dijet_sidebands", "window_bins", "SidebandFit", "BackgroundFitError", "N_PARAMS"]
+__all__ = [
+    "fit_dijet_sidebands",
+    "histogram_window",
+    "Binned",
+    "window_bins",
+    "SidebandFit",
+    "BackgroundFitError",
+    "N_PARAMS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +43,16 @@ class BackgroundFitError(RuntimeError):
 
     Raised instead of returning a significance computed from an unconverged fit.
     """
+
+
+class Binned(NamedTuple):
+    """Events of a window histogrammed for the dijet fit (:func:`histogram_window`)."""
+
+    counts: np.ndarray  # events per bin of the window
+    index: np.ndarray  # bin of each window event
+    in_window: np.ndarray  # which events lie in the window
+    n_window: int
+    n_signal_region: int
 
 
 class SidebandFit(NamedTuple):
@@ -288,3 +306,28 @@ def window_bins(window, signal_region, bin_width, sqrt_s):
             f"window or a narrower signal region."
         )
     return edges, sr_bins
+
+
+def histogram_window(mjj, edges, sr_bins) -> Binned:
+    """Counts per bin of the events in the window ``[edges[0], edges[-1])``.
+
+    Raises
+    ------
+    ValueError
+        If the signal region holds no event (m_jj in the wrong units, or the wrong region).
+    """
+    n_bins = sr_bins.size
+    in_window = (mjj >= edges[0]) & (mjj < edges[-1])
+    n_window = int(np.count_nonzero(in_window))
+    index = np.searchsorted(edges, mjj[in_window], side="right") - 1
+    counts = np.bincount(index, minlength=n_bins)
+    n_sr = int(counts[sr_bins].sum())
+    if n_sr == 0:
+        sr = np.flatnonzero(sr_bins)
+        raise ValueError(
+            f"the signal region ({edges[sr[0]]:g}, {edges[sr[-1] + 1]:g}) holds no events "
+            f"({n_window} of {mjj.size} events lie in the window ({edges[0]:g}, {edges[-1]:g})); "
+            "check that mjj is in GeV and that the signal region covers the mass range of the "
+            "data."
+        )
+    return Binned(counts, index, in_window, n_window, n_sr)
