@@ -9,7 +9,7 @@ Learn an anomaly score without signal labels and get a calibrated p-value for
   :class:`~nhtad.stats.TestResult`;
 - :mod:`nhtad.scoring`: anomaly scores (SA-CWoLa, the HGB ensemble, NPLM);
 - :mod:`nhtad.calibration`: toys, toy-calibrated p-values, power;
-- :mod:`nhtad.plotting`: the seed papers' figures (matplotlib);
+- :mod:`nhtad.plotting`: the figures of the two methods' papers (matplotlib);
 - :mod:`nhtad.studies`: the two seed studies end to end.
 
 Subpackages are imported on first use so that ``import nhtad`` stays cheap.

@@ -117,11 +117,12 @@ class LHCOToys:
     kind : {"template", "regions", "mjj"}, default="template"
         What a toy returns:
 
-        - ``"template"`` (seed 004, idealised setting): ``(X, y)`` with the NPLM features
+        - ``"template"`` (Grosso et al., idealised setting): ``(X, y)`` with the NPLM features
           (:func:`~nhtad.datasets.nplm_features`) of the signal-region events, ``y = 1`` for the
           data and ``0`` for an independent background sample ``reference_ratio`` times larger;
-        - ``"regions"`` (seed 000, plain CWoLa): ``(X, region)`` with the SA-CWoLa features of the
-          window events and ``region = 1`` in the signal region, ``0`` in the sidebands;
+        - ``"regions"`` (Kamenik & Szewc, plain CWoLa): ``(X, region)`` with the SA-CWoLa
+          features of the window events and ``region = 1`` in the signal region, ``0`` in
+          the sidebands;
         - ``"mjj"``: ``(None, mjj)`` of the window events: no score and m_jj, the ``(s, y)``
           of :class:`~nhtad.stats.BumpHuntTest` without a cut.
     reference_ratio : float, default=2.0

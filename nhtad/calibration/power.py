@@ -1,6 +1,6 @@
 """Power and median significance of a test from null and alternative toys.
 
-The definitions follow Grosso & Letizia, arXiv:2408.12296 (``powers.ipynb``), which quote for
+The definitions follow Grosso & Letizia, arXiv:2408.12296 and its public code, which quote for
 every test, and every combination of tests, the power at ``Z = 2`` and ``Z = 3`` and its
 68% Clopper-Pearson interval, and the significance of the median alternative toy. Larger
 statistics are more anomalous throughout.
@@ -132,7 +132,7 @@ def power_at_significance(
 ) -> PowerAtSignificance:
     """Fraction of alternative toys that a test calibrated on null toys rejects at Z.
 
-    arXiv:2408.12296 (``powers.ipynb``): ``alpha = 1 - Phi(Z)``,
+    arXiv:2408.12296: ``alpha = 1 - Phi(Z)``,
     ``threshold = np.quantile(null, 1 - alpha, method="higher")`` (an actual null value, never
     an interpolation), ``n_passed = #{alt >= threshold}`` and ``power = n_passed / n_alt``. The
     comparison is exact, as published, without the tie tolerance of

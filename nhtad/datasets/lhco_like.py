@@ -30,7 +30,7 @@ Resonant signal (LHCO R&D)
     radiation tail; jet masses 500 and 100 GeV with 5% and 8% resolution and a 10% tail to lower
     mass (radiation out of the jet); two-prong tau21 (Beta, mean 0.35); central rapidity gap.
 Non-resonant signal
-    The same two-prong jets with m_jj flat over the generated range, like the seed-004 2HDM
+    The same two-prong jets with m_jj flat over the generated range, like the 2HDM
     benchmark.
 
 Injection: ``round(S/B * B_window)`` signal events fall in the window (``region.window``), the

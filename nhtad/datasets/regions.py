@@ -4,7 +4,7 @@ One :class:`SignalRegion` object defines the analysis window and the signal regi
 and every method in nhtad takes its labels, masks and bin edges from it, so that the
 independence test, the cut-and-count and the bump hunt look at exactly the same regions.
 (The Kamenik-Szewc reference code trained on one signal region and ran its baselines on
-another; see ``shared/reference/sacwola_mutual_information.md`` Sec. 3 and 11.)
+another.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """ScoreTransformer: a trained anomaly score as a Pipeline step, so that a test can follow it.
 
-``make_pipeline(ScoreTransformer(NPLMKernelEstimator()), HyperTest(...))`` is seed 004's
+``make_pipeline(ScoreTransformer(NPLMKernelEstimator()), HyperTest(...))`` is Grosso et al.'s
+(EPJC 85, 1074 (2025))
 "NPLM classifier + cut-and-count hyper-test" as one estimator: ``fit(X, y)`` trains the score
 on ``(X, y)``, scores the same events and runs the test on ``(s, y)``. A
 :class:`~nhtad.calibration.ToyCalibrator` around that pipeline reruns score training on every

@@ -1,7 +1,7 @@
 r"""Bump hunt: a sideband fit of the dijet function and a profile-likelihood test of the SR count.
 
 The classic resonance search used as a baseline for weakly supervised anomaly detection
-(the seed repository's ``comparison_with_bumphunt`` notebook): histogram ``m_jj`` in a window,
+(Kamenik & Szewc, PLB 840 (2023) 137836, and their public code): histogram ``m_jj`` in a window,
 fit the four-parameter dijet function (CDF, PRD 79 (2009) 112002; see
 :mod:`nhtad.stats.dijet_function`) to the sideband bins only, interpolate it into the signal
 region (SR) to predict the background ``b`` with uncertainty ``sigma_b``, and test the SR count
@@ -17,12 +17,12 @@ region (SR) to predict the background ``b`` with uncertainty ``sigma_b``, and te
 (Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, eqs. 12 and 52). Optionally the events are
 first selected by an anomaly-score cut of sideband efficiency ``eps2``.
 
-What differs from the seed's bump hunt, on purpose: bin expectations are integrals of the dijet
+What differs from that code's bump hunt, on purpose: bin expectations are integrals of the dijet
 function (not its value at the bin centre); the fit maximises a binned Poisson likelihood (not a
 Neyman chi-square with ``+1`` in the variance); ``sigma_b`` is propagated through the full fit
 covariance, bin-to-bin correlations included (not a quadrature sum of per-bin spreads from
 unseeded parameter draws); after a score cut the background is either refitted on the selected
-events or, in the seed's way, scaled by the measured cut efficiency *with* its binomial
+events or, as that code does, scaled by the measured cut efficiency *with* its binomial
 uncertainty; p-values are kept in log space.
 """
 
@@ -102,7 +102,7 @@ class BumpHuntTest(BaseTest):
     * ``"fit_after_cut"`` (default): the dijet function is fitted to the *selected* events'
       sidebands. No assumption on how the cut efficiency depends on ``m_jj`` beyond the
       selected spectrum being smooth; needs enough selected sideband events for the fit.
-    * ``"scale_by_efficiency"`` (the seed repository's way): the *uncut* sidebands are fitted
+    * ``"scale_by_efficiency"`` (Kamenik & Szewc's way): the *uncut* sidebands are fitted
       and ``b = eps2_hat b_uncut``, assuming a cut efficiency flat in ``m_jj`` (the very
       assumption that the mutual-information test checks). ``sigma_b`` adds in quadrature the
       fit part ``eps2_hat sigma_b,uncut`` and the binomial part ``b_uncut sqrt(eps2_hat
@@ -127,7 +127,7 @@ class BumpHuntTest(BaseTest):
         Gauss-Legendre nodes per bin for the bin integrals.
     efficiency_uncertainty : bool, default=True
         With ``cut_strategy="scale_by_efficiency"``, add the binomial error of the measured
-        sideband efficiency to sigma_b. False reproduces the seed notebook, which drops it
+        sideband efficiency to sigma_b. False reproduces Kamenik & Szewc's code, which drops it
         (anti-conservative at small eps2: about 130 sideband events pass at eps2 = 0.001).
     window, signal_region : (float, float)
         Deprecated: give ``region=SignalRegion(low, high, window)`` instead (removed in the
@@ -358,8 +358,8 @@ class BumpHuntTest(BaseTest):
     def _predict_background(self, binned, selection, x_edges, sr_bins, quadrature):
         """Background in the SR of the tested events: ``(fit, b, sigma_b, expected per bin)``."""
         if selection.threshold is not None and self.cut_strategy == "scale_by_efficiency":
-            # The seed's prediction: uncut sideband fit times the sideband pass fraction, which
-            # assumes an efficiency flat in m_jj; eps2_hat's binomial error is no longer dropped.
+            # Kamenik & Szewc's prediction: uncut sideband fit times the sideband pass fraction,
+            # which assumes an efficiency flat in m_jj; eps2_hat's binomial error is kept.
             eps_hat = selection.details["efficiency_measured"]
             fit = fit_dijet_sidebands(binned.counts, x_edges, sr_bins, quadrature, "the data")
             fit_part = eps_hat * fit.background_error

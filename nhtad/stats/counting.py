@@ -38,13 +38,13 @@ def anomaly_cut_significance(n1_selected, n1, n2_selected, n2, *, efficiency_unc
     ``Z = max(n1_selected - eps2 N1, 0) / sqrt(eps2 N1 + n2_selected)``
     ``  = (eps1 - eps2) N1 / sqrt(eps2 (N1 + N2))``   (``eps1 >= eps2``, else 0),
 
-    the seed notebook's formula (``comparison_with_bumphunt.ipynb``, cell 24). With
+    the formula of Kamenik & Szewc (PLB 840 (2023) 137836) and their public code. With
     ``efficiency_uncertainty=True`` the variance is instead
 
     ``Var = eps2 N1 + N1^2 eps2 (1 - eps2) / N2``,
 
     the Poisson variance of ``b`` plus the binomial variance of the measured ``eps2`` scaled to
-    the SR. The seed's ``n2_selected = eps2 N2`` stands in for that second term only when
+    the SR. Their ``n2_selected = eps2 N2`` stands in for that second term only when
     ``N1 ~ N2``: for ``N1 > N2`` the seed formula under-covers the null (too many false
     discoveries), for ``N1 < N2`` it is conservative.
 
@@ -76,8 +76,8 @@ def anomaly_cut_significance(n1_selected, n1, n2_selected, n2, *, efficiency_unc
 def poisson_likelihood_ratio(n_observed, expected):
     """One-sided Poisson log-likelihood ratio ``t_cc = 2 [N ln(N/b) - (N - b)]`` for ``N > b``.
 
-    The discovery statistic of a single count with background ``b`` (the seed's eq. 7 form,
-    Cowan et al., EPJC 71 (2011) 1554, q0 of one count): the likelihood ratio of the best-fit signal
+    The discovery statistic of a single count with background ``b`` (q0 of one count, Cowan,
+    Cranmer, Gross, Vitells, EPJC 71 (2011) 1554): the likelihood ratio of the best-fit signal
     ``N - b`` against none; 0 for a deficit, so only excesses count as evidence.
     """
     if not n_observed > expected:

@@ -1,4 +1,4 @@
-"""Seed 004's Table 1 on the embedded generator: NPLM and HGB, end to end or through a cut.
+"""Grosso et al.'s Table 1 on the embedded generator: NPLM and HGB, end to end or through a cut.
 
 Grosso, Sengupta, Golling, Harris, EPJC 85, 1074 (2025), Table 1, compares at
 N(S)/N(B) in {8.2e-4, 2.1e-3, 2.7e-3} (in the signal region) four strategies in the idealised
@@ -45,7 +45,7 @@ GRIDS = ((0.8, 0.9, 0.95, 0.99), (0.5, 0.7, 0.9, 0.99), (0.9, 0.95, 0.99, 0.995)
 
 @dataclass(frozen=True)
 class NPLMStudyConfig:
-    """Sizes and settings of the seed-004 Table 1 study.
+    """Sizes and settings of the Grosso et al. Table 1 study.
 
     Attributes
     ----------

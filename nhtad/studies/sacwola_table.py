@@ -1,4 +1,4 @@
-"""Seed 000's Table I on the embedded generator: MI test, anomaly cuts and bump hunt vs S/B.
+"""Kamenik & Szewc's Table I on the embedded generator: MI test, anomaly cuts, bump hunt vs S/B.
 
 Kamenik & Szewc, PLB 840 (2023) 137836, Table I compares, at S/B in {0, 0.25%, 0.5%, 1%} of the
 3.1-3.9 TeV window: S/sqrt(B); the MI independence test of the SA-CWoLa score with lam = 0
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SACWoLaStudyConfig:
-    """Sizes and settings of the seed-000 Table I study.
+    """Sizes and settings of the Kamenik & Szewc Table I study.
 
     Attributes
     ----------
@@ -82,7 +82,7 @@ QUICK = SACWoLaStudyConfig(
     rel_uncertainty=0.02,
     mi_null_toys=50,
 )
-#: The documented table: 10 realisations at the seed's size (about 250k data events in the
+#: The documented table: 10 realisations at the paper's size (about 250k data events in the
 #: window), 10-fold as the seed trained (each fold on 90% of the events; 61 min on 2 cores).
 #: 5-fold costs 2.25x less and gave the same picture within the realisations' scatter
 #: (docs/studies.md).
@@ -176,7 +176,7 @@ def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources
             row[f"cut{eps:g}_lam{lam:g}"] = cut.significance_
             if lam == max(cfg.lams):
                 bump_hunt(f"bh{eps:g}", s, efficiency=eps)
-            # The seed notebook's recipe: uncut fit times eps2 (flat efficiency in m_jj
+            # Kamenik & Szewc's recipe: uncut fit times eps2 (flat efficiency in m_jj
             # assumed), eps2's statistical error dropped.
             bump_hunt(f"bhseed{eps:g}_lam{lam:g}", s, efficiency=eps, **_SEED_RECIPE)
         if sb == max(cfg.signal_to_background) and realisation == 0 and lam == max(cfg.lams):
@@ -368,7 +368,7 @@ def _notes(cfg, data=None, simulation=None):
         f"{cfg.n_realisations} realisation(s) per S/B (fresh background, simulation and "
         f"injection); {cfg.n_folds}-fold out-of-fold SA-CWoLa scores ({cfg.max_epochs} epochs); "
         f"{origin}; SR 3.3-3.7 TeV. Cells: "
-        "median (min to max) of Z over realisations. 'cuts' = anomaly cuts with the seed's "
+        "median (min to max) of Z over realisations. 'cuts' = anomaly cuts with the paper's "
         "formula Z = (eps1 - eps2) N1 / sqrt(eps2 (N1 + N2)); BH = bump hunt (4-parameter dijet "
         "fit of the sidebands integrated over bins, full-covariance background error, profile "
         "likelihood). After a score cut, 'fit after cut' fits the selected events' sidebands; "
