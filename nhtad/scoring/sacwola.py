@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..utils.optional import import_optional
 from ..utils.random import as_seed_sequence, spawn_children
 from ..utils.validation import check_open_unit_interval, check_positive_int
+from ._tags import BinaryPhysicsClassifierMixin
 from .weights import check_region_labels, check_simulation_flags, sacwola_targets_and_weights
 
 __all__ = ["SACWoLaClassifier"]
@@ -29,7 +30,7 @@ __all__ = ["SACWoLaClassifier"]
 logger = logging.getLogger(__name__)
 
 
-class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
+class SACWoLaClassifier(BinaryPhysicsClassifierMixin, ClassifierMixin, BaseEstimator):
     """SA-CWoLa: signal region vs sidebands on data, blinded to background by simulation.
 
     Minimises eq. 6 of Kamenik & Szewc: BCE-with-logits for data events with target = region
@@ -138,13 +139,6 @@ class SACWoLaClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        # The default training is short and tuned for 10^5 events, not sklearn's toy sets.
-        tags.classifier_tags.poor_score = True
-        return tags
 
     # -- fit ------------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, is_simulation=None):

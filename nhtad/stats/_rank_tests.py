@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,10 @@ class Computed:
 
     statistic: float
     bkr_statistic: float | None  # the value referred to the BKR law; None without one
-    permutation_args: tuple  # arguments of the test's permutation batch after (rng, n)
+    # A module-level permutation_batch(rng, n, *permutation_args) -> n statistics with y
+    # permuted against s (module-level so that joblib workers can unpickle it).
+    permutation_batch: Callable
+    permutation_args: tuple
     details: dict = field(default_factory=dict)
 
 
@@ -31,11 +35,8 @@ class BKRIndependenceTest(BaseTest):
     """Base of tests whose statistic is referred to the BKR law or to permutations of ``y``.
 
     Subclasses store ``method``, ``n_resamples``, ``n_jobs``, ``random_state`` and ``verbose``,
-    implement ``_compute(s, y, rng) -> Computed`` (``rng`` breaks ties) and name a module-level
-    ``_permutation_batch(rng, n, *permutation_args)`` returning permuted statistics.
+    and implement ``_compute(s, y, rng) -> Computed`` (``rng`` breaks ties).
     """
-
-    _permutation_batch = None
 
     def _check_params(self):
         check_null_method(self.method, _METHODS, self.n_resamples)
@@ -71,7 +72,7 @@ class BKRIndependenceTest(BaseTest):
             log_p, kind = bkr_log_sf(computed.bkr_statistic), ASYMPTOTIC
         else:
             null = resample_null(
-                type(self)._permutation_batch,
+                computed.permutation_batch,
                 self.n_resamples,
                 args=computed.permutation_args,
                 batch_size=10,

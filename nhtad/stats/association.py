@@ -19,16 +19,22 @@ Holland, *Discrete Multivariate Analysis*, Ch. 3.)
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 
-from ..utils.validation import check_open_unit_interval, check_paired_vectors
-from .base import ASYMPTOTIC, RESAMPLED, BaseTest
+from ._no_three_way import (
+    IPF_MAX_ITER,
+    bootstrap_batch,
+    fit_no_three_way,
+    g_squared,
+    g_squared_bias,
+    relabel_batch,
+)
+from ._table_tests import BinnedTableTest, pooled_min_count
+from .base import ASYMPTOTIC, RESAMPLED
 from .binning import min_count_for
-from .contingency import is_region, score_mass_table
+from .contingency import check_in_window, is_region, score_mass_table
 from .pvalues import chi2_log_sf, empirical_log_pvalue
-from .resampling import check_null_method, resample_null
 
 __all__ = [
     "HomogeneousAssociationTest",
@@ -40,183 +46,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_METHODS = ("asymptotic", "bootstrap", "permutation")
 
 #: Largest estimated small-count bias of G^2, in units of its null standard deviation, for
 #: which ``method="asymptotic"`` uses the chi-square law (see :func:`g_squared_bias`); larger
 #: values are refused. Chosen from Type-I measurements on null tables (docs/statistics.md).
 MAX_G2_BIAS = 0.05
 
-# Iterative proportional fitting stops when every fitted two-way margin matches the observed one
-# to this relative precision. G^2 is stationary at the maximum-likelihood fit, so its error is
-# of second order in this tolerance.
-_IPF_TOL = 1e-10
-_IPF_MAX_ITER = 10_000
+# Read by fit at call time, so that a test can lower it to provoke non-convergence.
+_IPF_MAX_ITER = IPF_MAX_ITER
 
 
-def _scale(observed, fitted):
-    # Margin ratio with 0/0 -> 0: a zero fitted margin only holds cells that are zero already.
-    return np.divide(observed, fitted, out=np.zeros_like(fitted), where=fitted > 0)
-
-
-def _margin_error(mu, gs, gy):
-    # Relative mismatch of the (g, s) and (g, y) margins; the (s, y) margin is exact after the
-    # last step of a cycle. max(observed, 1) keeps near-empty margins on an absolute scale.
-    err_s = np.abs(mu.sum(axis=-1) - gs) / np.maximum(gs, 1.0)
-    err_y = np.abs(mu.sum(axis=-2) - gy) / np.maximum(gy, 1.0)
-    return np.maximum(err_s.max(axis=(-2, -1)), err_y.max(axis=(-2, -1)))
-
-
-def fit_no_three_way(tables, *, tol=_IPF_TOL, max_iter=_IPF_MAX_ITER):
-    """Maximum-likelihood fit of the no-three-way-interaction model by iterative proportional
-    fitting.
-
-    The model ``log mu_gij = lambda + a_gi + b_gj + c_ij`` ([gs][gy][sy]) has as sufficient
-    statistics the three two-way margins of the table, so its maximum-likelihood fit (Poisson or
-    multinomial sampling alike) is the table of that form whose two-way margins equal the
-    observed ones (Birch's theorem). Iterative proportional fitting (Deming & Stephan 1940;
-    Bishop, Fienberg & Holland Sec. 3.5) scales a start table of the model's form to each
-    observed margin in turn; every step stays in the model and increases the likelihood.
-
-    Parameters
-    ----------
-    tables : array-like of shape (..., K, d_s, d_y)
-        Counts; leading axes are a batch of tables, ``K`` the samples (2: data, simulation).
-    tol : float, default=1e-10
-        Largest relative mismatch ``|fitted - observed| / max(observed, 1)`` allowed in any
-        two-way margin at convergence.
-    max_iter : int, default=10000
-        Most IPF cycles (one cycle scales to all three margins).
-
-    Returns
-    -------
-    expected : ndarray of the shape of ``tables``
-        Fitted expected counts.
-    n_iter : ndarray of int of shape (...)
-        Cycles each table needed (``max_iter`` where it did not converge).
-    converged : ndarray of bool of shape (...)
-        Whether each table met ``tol``. Where the maximum-likelihood estimate lies on the
-        boundary (some fitted counts tend to 0 without a zero margin forcing them), IPF converges
-        only sublinearly; the likelihood still increases at every cycle, so an unconverged G^2
-        is an upper bound of its limit.
-    """
-    n = np.asarray(tables, dtype=np.float64)
-    if n.ndim < 3:
-        raise ValueError(f"tables must have shape (..., K, d_s, d_y); got shape {n.shape}.")
-    batch_shape = n.shape[:-3]
-    n = n.reshape(-1, *n.shape[-3:])
-    gs, gy, sy = n.sum(axis=-1), n.sum(axis=-2), n.sum(axis=-3)
-    # The (s, y) step applied to a flat start: already of the model's form.
-    mu = np.repeat((sy / n.shape[1])[:, None], n.shape[1], axis=1)
-    n_iter = np.full(n.shape[0], max_iter, dtype=np.int64)
-    converged = np.zeros(n.shape[0], dtype=bool)
-    active = np.arange(n.shape[0])
-    for it in range(1, max_iter + 1):
-        m, a_gs, a_gy = mu[active], gs[active], gy[active]
-        m *= _scale(a_gs, m.sum(axis=-1))[..., None]
-        m *= _scale(a_gy, m.sum(axis=-2))[..., None, :]
-        m *= _scale(sy[active], m.sum(axis=-3))[:, None]
-        mu[active] = m
-        done = _margin_error(m, a_gs, a_gy) <= tol
-        n_iter[active[done]] = it
-        converged[active[done]] = True
-        active = active[~done]
-        if active.size == 0:
-            break
-    return (
-        mu.reshape(*batch_shape, *mu.shape[1:]),
-        n_iter.reshape(batch_shape),
-        converged.reshape(batch_shape),
-    )
-
-
-def g_squared(tables, expected):
-    """Likelihood-ratio statistic ``G^2 = 2 sum n log(n / mu)`` of tables and their fits.
-
-    Computed as the Poisson deviance ``2 sum [n log(n/mu) - n + mu]``, whose terms are all
-    >= 0 (no cancellation between cells); it equals ``G^2`` because the fit reproduces every
-    sample's total. Empty cells contribute ``mu`` (``0 log 0 = 0``).
-
-    Parameters
-    ----------
-    tables, expected : array-like of shape (..., K, d_s, d_y)
-
-    Returns
-    -------
-    float or ndarray of shape (...)
-    """
-    n = np.asarray(tables, dtype=np.float64)
-    mu = np.asarray(expected, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(n > 0, n * np.log(n / mu), 0.0) - n + mu
-    g2 = 2.0 * np.maximum(terms, 0.0).sum(axis=(-3, -2, -1))
-    return float(g2) if g2.ndim == 0 else g2
-
-
-def g_squared_bias(expected, dof):
-    """Estimated small-count bias of ``G^2`` in units of its null standard deviation.
-
-    Williams (Biometrika 63 (1976) 33) expanded the mean of the likelihood-ratio statistic:
-    ``E[G^2] = dof + (1/6) sum 1/mu + ...``, the dots being terms of the fitted margins, of
-    opposite sign and an order smaller. The leading term over the null standard deviation
-    ``sqrt(2 dof)`` of the chi-square law,
-
-    .. math:: b = \\frac{\\sum_{gij} 1/\\hat\\mu_{gij}}{6 \\sqrt{2\\,\\mathrm{dof}}},
-
-    measures how far sparse cells push ``G^2`` above the law: unlike a minimum count or a
-    fraction of cells below 5 it accounts for the number of cells, which matters because the
-    bias adds up over cells while the null spread grows only like ``sqrt(dof)``. Omitting the
-    margin terms, of opposite sign, makes ``b`` lean towards overestimating. A zero expected count
-    (an empty margin or (s, y) cell, where the dof of the chi-square law would be wrong) gives
-    ``inf``.
-
-    The threshold :data:`MAX_G2_BIAS` and the Type-I measurements behind it are in
-    docs/statistics.md.
-
-    Parameters
-    ----------
-    expected : array-like of shape (K, d_s, d_y)
-        Fitted expected counts.
-    dof : int
-        Degrees of freedom of the chi-square law.
-
-    Returns
-    -------
-    float
-    """
-    mu = np.asarray(expected, dtype=np.float64)
-    if (mu <= 0).any():
-        return math.inf
-    return float(np.sum(1.0 / mu) / (6.0 * math.sqrt(2.0 * dof)))
-
-
-def _g_squared_of(tables):
-    # Null statistics of a batch of resampled tables. A toy whose fit has not converged keeps
-    # a G^2 above its limit (IPF raises the likelihood every cycle): conservative.
-    expected, _, converged = fit_no_three_way(tables)
-    if not converged.all():
-        logger.debug(
-            "%d of %d resampled tables did not converge in IPF", (~converged).sum(), converged.size
-        )
-    return g_squared(tables, expected)
-
-
-def _bootstrap_batch(rng, n, probabilities, totals, shape):
-    # Parametric bootstrap from the fitted [gs][gy][sy] model with every sample's size fixed
-    # (multinomial per sample): toys obey the test's own null, which lets the marginals differ.
-    toys = rng.multinomial(totals, probabilities, size=(n, totals.size))
-    return _g_squared_of(toys.reshape(n, *shape))
-
-
-def _relabel_batch(rng, n, pooled, n_data, shape):
-    # Relabelling which pooled events are data: the data table is multivariate hypergeometric
-    # given the pooled cell counts (as in mutual_info._relabel_batch).
-    data = rng.multivariate_hypergeometric(pooled, n_data, size=n, method="marginals")
-    toys = np.stack([data, pooled - data], axis=1)
-    return _g_squared_of(toys.reshape(n, *shape))
-
-
-class HomogeneousAssociationTest(BaseTest):
+class HomogeneousAssociationTest(BinnedTableTest):
     """Test that the score/mass association is the same in data and in simulated background.
 
     Data ``(s, y)`` and simulation ``(s_simulation, y_simulation)`` -- the same score evaluated
@@ -336,6 +176,8 @@ class HomogeneousAssociationTest(BaseTest):
     True
     """
 
+    _METHODS = ("asymptotic", "bootstrap", "permutation")
+
     def __init__(
         self,
         rel_uncertainty=0.01,
@@ -373,28 +215,25 @@ class HomogeneousAssociationTest(BaseTest):
         -------
         self
         """
-        rel = check_open_unit_interval(self.rel_uncertainty, "rel_uncertainty")
-        check_null_method(self.method, _METHODS, self.n_resamples)
-        s, y = check_paired_vectors(s, y)
-        if s_simulation is None or y_simulation is None:
-            raise ValueError(
+        rel = self._check_rel_and_method()
+        s, y, (s_sim, y_sim) = self._check_inputs(
+            s,
+            y,
+            s_simulation,
+            y_simulation,
+            simulation="required",
+            why=(
                 "HomogeneousAssociationTest compares the data with simulated background: pass "
-                "fit(s, y, s_simulation=..., y_simulation=...) with the same score evaluated on "
-                "held-out simulation events."
-            )
-        s_sim, y_sim = check_paired_vectors(
-            s_simulation, y_simulation, s_name="s_simulation", y_name="y_simulation"
+                "fit(s, y, s_simulation=..., y_simulation=...) with the same score evaluated "
+                "on held-out simulation events."
+            ),
         )
         if is_region(self.y_bins):
             # Checked per sample so the message says which one strays out of the window.
             for values, name in ((y, "y"), (y_sim, "y_simulation")):
-                outside = int((~self.y_bins.in_window(values)).sum())
-                if outside:
-                    raise ValueError(
-                        f"{outside} of {values.size} {name} values lie outside the window of "
-                        f"{self.y_bins}; keep only events with region.in_window(mjj) in both "
-                        f"data and simulation before testing."
-                    )
+                check_in_window(
+                    self.y_bins, values, f"{name} values", " in both data and simulation"
+                )
         n_data, n_sim = s.size, s_sim.size
         per_sample = min_count_for(rel)
         smaller, smaller_name = (n_data, "data") if n_data <= n_sim else (n_sim, "simulation")
@@ -404,8 +243,7 @@ class HomogeneousAssociationTest(BaseTest):
                 f"{2 * per_sample} (2 bins of {per_sample} events for rel_uncertainty={rel:g}); "
                 f"provide more events or raise rel_uncertainty."
             )
-        # Pooled bins sized so that the smaller sample still expects per_sample events a bin.
-        min_count = math.ceil(per_sample * (n_data + n_sim) / smaller)
+        min_count = pooled_min_count(per_sample, n_data, n_sim)
         binned = score_mass_table(
             np.concatenate([s, s_sim]),
             np.concatenate([y, y_sim]),
@@ -445,11 +283,7 @@ class HomogeneousAssociationTest(BaseTest):
             residuals = np.where(
                 expected[0] > 0, (table[0] - expected[0]) / np.sqrt(expected[0]), 0.0
             )
-        self.n_bins_ = (d_s, d_y)
-        self.dof_ = dof
-        self.s_edges_ = binned.s_edges
-        self.y_edges_ = binned.y_edges
-        self.contingency_ = table
+        self._set_table(binned, table, dof)
         self.expected_ = expected
         self.pearson_residuals_ = residuals
         self.min_expected_ = min_expected
@@ -514,16 +348,7 @@ class HomogeneousAssociationTest(BaseTest):
             flat = expected.reshape(2, -1)
             # Normalised explicitly: numpy rejects probabilities summing above 1 + 1e-12.
             probabilities = flat / flat.sum(axis=1, keepdims=True)
-            batch, args = _bootstrap_batch, (probabilities, totals, shape)
+            batch, args = bootstrap_batch, (probabilities, totals, shape)
         else:
-            batch, args = _relabel_batch, (table.sum(axis=0).ravel(), n_data, shape)
-        return resample_null(
-            batch,
-            self.n_resamples,
-            args=args,
-            batch_size=batch_size,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-            desc=f"G^2 {self.method}",
-        )
+            batch, args = relabel_batch, (table.sum(axis=0).ravel(), n_data, shape)
+        return self._resample_null(batch, args, batch_size=batch_size, desc=f"G^2 {self.method}")

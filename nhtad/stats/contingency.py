@@ -18,6 +18,7 @@ import numpy as np
 from ..utils.validation import check_not_constant, check_positive_int
 from .binning import (
     Binning,
+    assign_bins,
     counts_in_bins,
     equal_count_binning,
     halving_levels,
@@ -30,7 +31,10 @@ __all__ = [
     "bin_resonant",
     "score_mass_table",
     "is_region",
+    "check_in_window",
+    "cell_counts",
     "check_quantile_levels",
+    "simulation_table",
 ]
 
 
@@ -38,6 +42,28 @@ def is_region(spec) -> bool:
     """Whether ``spec`` is a :class:`~nhtad.datasets.SignalRegion` (duck-typed: stats must not
     import datasets)."""
     return hasattr(spec, "bin_edges") and hasattr(spec, "in_window")
+
+
+def check_in_window(region, y, what="events", where="") -> None:
+    """Refuse values of the resonant variable outside the window of a SignalRegion.
+
+    Parameters
+    ----------
+    region : SignalRegion
+    y : ndarray
+        Validated values (m_jj).
+    what : str, default="events"
+        What the values are, for the message ("y_simulation values", "simulated events").
+    where : str, default=""
+        Appended to "keep only events with region.in_window(mjj)" (e.g. " in both data and
+        simulation").
+    """
+    outside = int((~region.in_window(y)).sum())
+    if outside:
+        raise ValueError(
+            f"{outside} of {y.size} {what} lie outside the window of {region}; keep only events "
+            f"with region.in_window(mjj){where} before testing."
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,9 +102,14 @@ class ScoreMassTable:
 
     def counts_of(self, rows) -> np.ndarray:
         """The table of a subset of the events binned together (boolean mask or indices)."""
-        d_s, d_y = self.table.shape
-        cells = self.s_index[rows].astype(np.int64) * d_y + self.y_index[rows]
-        return np.bincount(cells, minlength=d_s * d_y).reshape(d_s, d_y)
+        return cell_counts(self.s_index[rows], self.y_index[rows], self.table.shape)
+
+
+def cell_counts(s_index, y_index, shape) -> np.ndarray:
+    """Events per cell of a ``shape = (d_s, d_y)`` table, from every event's two bin indices."""
+    d_s, d_y = shape
+    cells = s_index.astype(np.int64) * d_y + y_index
+    return np.bincount(cells, minlength=d_s * d_y).reshape(d_s, d_y)
 
 
 def _smallest_rel_for(n: int) -> float:
@@ -169,12 +200,7 @@ def bin_resonant(y, spec, min_count: int, rel_uncertainty: float):
         return binning.index, binning.edges, binning.counts
 
     if is_region(spec):
-        outside = ~spec.in_window(y)
-        if outside.any():
-            raise ValueError(
-                f"{int(outside.sum())} of {n} events lie outside the window of {spec}; keep "
-                f"only events with region.in_window(mjj) before testing."
-            )
+        check_in_window(spec, y)
         edges = spec.bin_edges(y, rel_uncertainty, min_count=min_count)
     else:
         edges = np.asarray(spec, dtype=np.float64)
@@ -268,9 +294,8 @@ def score_mass_table(
                 "Check the score for saturation."
             )
     y_index, y_edges, y_counts = bin_resonant(y, y_bins, min_count, rel_uncertainty)
-    d_s, d_y = s_binning.n_bins, y_edges.size - 1
-    cells = s_binning.index.astype(np.int64) * d_y + y_index
-    table = np.bincount(cells, minlength=d_s * d_y).reshape(d_s, d_y)
+    d_y = y_edges.size - 1
+    table = cell_counts(s_binning.index, y_index, (s_binning.n_bins, d_y))
     y_means = np.bincount(y_index, weights=y, minlength=d_y) / y_counts
     return ScoreMassTable(
         table=table,
@@ -282,3 +307,46 @@ def score_mass_table(
         y_means=y_means,
         min_count=int(min_count),
     )
+
+
+def simulation_table(binned: ScoreMassTable, s_sim, y_sim, region=None):
+    """The simulation's table in the data's bins, and its own mean ``y`` per y bin.
+
+    Parameters
+    ----------
+    binned : ScoreMassTable
+        The data's binning.
+    s_sim, y_sim : ndarray of shape (n_simulated,)
+        Validated scores and resonant-variable values of the simulated background.
+    region : SignalRegion, optional
+        The window the data's y bins cover; every simulated event must lie in it. Without one,
+        the outermost y bins extend to the simulation's range.
+
+    Returns
+    -------
+    table : ndarray of int of shape (d_s, d_y)
+    y_means : ndarray of shape (d_y,)
+        The simulation's mean y in every bin: its spectrum may differ from the data's.
+    """
+    d_s, d_y = binned.shape
+    # The data's outermost score bins extend to +-inf for the simulation: its scores may reach
+    # beyond the data's range, and they belong to the end bins.
+    s_index = assign_bins(np.clip(s_sim, binned.s_edges[0], binned.s_edges[-1]), binned.s_edges)
+    if region is not None:
+        check_in_window(region, y_sim, "simulated events")
+        y_edges = binned.y_edges
+    else:
+        y_edges = binned.y_edges.copy()
+        y_edges[0] = min(y_edges[0], y_sim.min())
+        y_edges[-1] = max(y_edges[-1], y_sim.max())
+    y_index = assign_bins(y_sim, y_edges)
+    table = cell_counts(s_index, y_index, (d_s, d_y))
+    y_counts = np.bincount(y_index, minlength=d_y)
+    empty_cols = np.flatnonzero(y_counts == 0)
+    if empty_cols.size:
+        raise ValueError(
+            f"the simulation leaves {empty_cols.size} of the data's y bins empty: give a "
+            "larger simulated sample or coarser bins."
+        )
+    y_means = np.bincount(y_index, weights=y_sim, minlength=d_y) / y_counts
+    return table, y_means

@@ -161,8 +161,6 @@ class DistanceCorrelationTest(BKRIndependenceTest):
         self.random_state = random_state
         self.verbose = verbose
 
-    _permutation_batch = staticmethod(_permutation_batch)
-
     def _check_params(self):
         super()._check_params()
         if self.method == "asymptotic" and not self.rank:
@@ -190,6 +188,7 @@ class DistanceCorrelationTest(BKRIndependenceTest):
         return Computed(
             statistic=dcov / scale,
             bkr_statistic=n * dcov / 4.0 + BKR_MEAN if self.rank else None,
+            permutation_batch=_permutation_batch,
             permutation_args=(u_sorted, v_by_u, row_u, scale),
             details={"dcov": dcov, "rank": bool(self.rank)},
         )

@@ -38,14 +38,19 @@ def _d_from_ranks(s_by_r):
     return 30.0 * numerator / (n * (n - 1.0) * (n - 2.0) * (n - 3.0) * (n - 4.0))
 
 
+def _y_ranks_in_x_order(x, y, rng):
+    # The statistic depends on the pairs of ranks only: list the y ranks in the order of x.
+    rx, ry = random_ranks(x, rng), random_ranks(y, rng)
+    s_by_r = np.empty_like(ry)
+    s_by_r[rx] = ry
+    return s_by_r
+
+
 def hoeffding_d(x, y, *, random_state=None) -> float:
     """Hoeffding's D of two samples (ties broken at random), in O(n log^2 n); n >= 5."""
     rng = np.random.default_rng(as_seed_sequence(random_state))
-    rx = random_ranks(np.asarray(x, dtype=np.float64), rng)
-    ry = random_ranks(np.asarray(y, dtype=np.float64), rng)
-    s_by_r = np.empty_like(ry)
-    s_by_r[rx] = ry
-    return _d_from_ranks(s_by_r)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return _d_from_ranks(_y_ranks_in_x_order(x, y, rng))
 
 
 def _permutation_batch(rng, n_draws, s_by_r):
@@ -97,13 +102,12 @@ class HoeffdingDTest(BKRIndependenceTest):
         self.random_state = random_state
         self.verbose = verbose
 
-    _permutation_batch = staticmethod(_permutation_batch)
-
     def _compute(self, s, y, rng):
-        rx, ry = random_ranks(s, rng), random_ranks(y, rng)
-        s_by_r = np.empty_like(ry)
-        s_by_r[rx] = ry
+        s_by_r = _y_ranks_in_x_order(s, y, rng)
         d = _d_from_ranks(s_by_r)
         return Computed(
-            statistic=d, bkr_statistic=s.size * d / 30.0 + BKR_MEAN, permutation_args=(s_by_r,)
+            statistic=d,
+            bkr_statistic=s.size * d / 30.0 + BKR_MEAN,
+            permutation_batch=_permutation_batch,
+            permutation_args=(s_by_r,),
         )

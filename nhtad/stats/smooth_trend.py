@@ -24,35 +24,32 @@ the likelihood ratio ``G^2_K - G^2_{K+SR}`` against chi^2 with ``d_s - 1`` dof: 
 whole table spent where a resonance in the signal region puts it.
 
 Profiling the free ``b_j`` turns the Poisson model into a multinomial logit of the score bin
-given the y bin (the two have the same maximum-likelihood ``mu`` and G^2), which is fitted here
-by Newton's method with a line search: ``(d_s - 1)(K + 1)`` parameters, concave log-likelihood.
+given the y bin (the two have the same maximum-likelihood ``mu`` and G^2), fitted by Newton's
+method with a line search (:mod:`._trend_model`).
 
 The null is honest when the background's m_jj dependence lies inside the model. The degree is
 therefore chosen from what carries no signal: the smallest ``K`` that the sideband columns of
 the data and, when given, the simulation's whole table (passed through the same score) accept.
 The simulation's own signal-region term is the "spurious signal" of resonance searches (ATLAS,
 Phys. Rev. D 90 (2014) 112015, Sec. 6): a signal-free sample in which the smooth model must not
-find one.
+find one (:mod:`._trend_degree`).
 """
 
 from __future__ import annotations
 
 import logging
-import numbers
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.polynomial import legendre
-from scipy import linalg, special
 
-from ..utils.threads import single_threaded_blas
-from ..utils.validation import check_open_unit_interval, check_paired_vectors
-from .base import ASYMPTOTIC, RESAMPLED, BaseTest
-from .binning import assign_bins, min_count_for
-from .contingency import is_region, score_mass_table
-from .pvalues import chi2_log_sf, empirical_log_pvalue, log_pvalue_to_significance
-from .resampling import check_null_method, resample_null
+from ._table_tests import BinnedTableTest
+from ._trend_degree import check_degree_settings, degree_sources, select_degree, spurious_signal
+from ._trend_model import TrendFit, bootstrap_batch, fit_trend_model, trend_design, trend_statistic
+from ._williams import williams_leading_term
+from .base import ASYMPTOTIC, RESAMPLED
+from .binning import min_count_for
+from .contingency import ScoreMassTable, is_region, score_mass_table, simulation_table
+from .pvalues import chi2_log_sf, empirical_log_pvalue
 
 __all__ = [
     "SmoothTrendIndependenceTest",
@@ -63,10 +60,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_METHODS = ("asymptotic", "bootstrap")
 _ALTERNATIVES = ("any", "signal_region")
-_DEGREE_FROM = ("auto", "simulation", "sidebands", "both")
-_MAX_ITER = 100
 
 #: Fewest events every score bin must expect (under the fitted null) in the signal region and in
 #: the sidebands for the chi^2 law of the signal-region likelihood ratio
@@ -79,233 +73,17 @@ MAX_WILLIAMS_SHIFT = 0.5
 
 
 @dataclass(frozen=True, eq=False)
-class TrendFit:
-    """Maximum-likelihood fit of the smooth-trend model to a table.
+class _Tables:
+    """The data's binned table and what the fit needs of it, with the simulation's."""
 
-    Attributes
-    ----------
-    coefficients : ndarray of shape (d_s, n_terms)
-        Row ``i``: score bin ``i``'s coefficients of the design's columns (row 0 is the
-        reference, all zero).
-    expected : ndarray of shape (d_s, d_y)
-        Fitted counts ``mu_ij`` (column totals equal the observed ones).
-    g2 : float
-        Deviance ``2 sum n log(n / mu)``.
-    covariance : ndarray of shape (d_s - 1, n_terms, d_s - 1, n_terms)
-        Inverse Fisher information of the free coefficients (rows 1..d_s-1).
-    n_iter : int
-        Newton iterations.
-    """
-
-    coefficients: np.ndarray
-    expected: np.ndarray
-    g2: float
-    covariance: np.ndarray
-    n_iter: int
+    binned: ScoreMassTable
+    u: np.ndarray  # y positions in [-1, 1]
+    in_sr: np.ndarray | None  # signal-region y bins (with a SignalRegion)
+    sim_table: np.ndarray | None
+    sim_u: np.ndarray | None
 
 
-def trend_design(u, degree: int, signal_region=None) -> np.ndarray:
-    """Design matrix of the y bins: Legendre polynomials ``P_0..P_K`` of ``u`` (+ an SR term).
-
-    Parameters
-    ----------
-    u : array-like of shape (d_y,)
-        Bin positions mapped to [-1, 1].
-    degree : int
-        Polynomial degree K.
-    signal_region : array-like of bool of shape (d_y,), optional
-        Marks the signal-region bins; adds their indicator as the last column.
-
-    Returns
-    -------
-    ndarray of shape (d_y, K + 1) or (d_y, K + 2)
-    """
-    u = np.asarray(u, dtype=np.float64)
-    columns = [legendre.legval(u, np.eye(degree + 1)[k]) for k in range(degree + 1)]
-    if signal_region is not None:
-        columns.append(np.asarray(signal_region, dtype=np.float64))
-    return np.column_stack(columns)
-
-
-def _log_probabilities(theta, design):
-    eta = theta @ design.T
-    return eta - special.logsumexp(eta, axis=0, keepdims=True)
-
-
-def fit_trend_model(table, design, *, max_iter: int = _MAX_ITER) -> TrendFit:
-    """Fit ``log mu_ij = b_j + theta_i . x_j`` (``theta_0 = 0``) to a table by Newton's method.
-
-    With the column effects ``b_j`` profiled out this is the multinomial logit of the row given
-    the column (Agresti, Sec. 8.1 and 9.5); its log-likelihood is concave, so Newton steps with
-    step halving converge to the unique maximum when it exists.
-
-    The small linear systems are solved with one BLAS thread (:mod:`nhtad.utils.threads`).
-
-    Parameters
-    ----------
-    table : array-like of shape (d_s, d_y)
-        Non-negative counts, every column and row populated.
-    design : array-like of shape (d_y, n_terms)
-        Column covariates ``x_j`` (the first column constant), of full column rank.
-    max_iter : int, default=100
-
-    Returns
-    -------
-    TrendFit
-
-    Raises
-    ------
-    ValueError
-        If the design is rank-deficient or the fit does not converge (a table so sparse that
-        some coefficient runs off to infinity).
-    """
-    with single_threaded_blas():
-        return _fit_trend_model(table, design, max_iter)
-
-
-def _fit_trend_model(table, design, max_iter):
-    n = np.asarray(table, dtype=np.float64)
-    x = np.asarray(design, dtype=np.float64)
-    d_s, d_y = n.shape
-    n_terms = x.shape[1]
-    if x.shape[0] != d_y:
-        raise ValueError(f"the design has {x.shape[0]} rows for {d_y} table columns.")
-    if np.linalg.matrix_rank(x) < n_terms:
-        raise ValueError(
-            f"the trend model has {n_terms} terms per score bin but its {d_y} y bins cannot "
-            "determine them all: use more y bins (a smaller rel_uncertainty or more events) or "
-            "a lower degree."
-        )
-    columns = n.sum(axis=0)
-    rows = n.sum(axis=1)
-    if not (rows > 0).all() or not (columns > 0).all():
-        raise ValueError(
-            f"the table has {int((rows == 0).sum())} empty score bins and "
-            f"{int((columns == 0).sum())} empty y bins; the trend model needs every bin populated."
-        )
-    m = d_s - 1
-    theta = np.zeros((d_s, n_terms))
-    # Start from independence: row shares as intercepts (x_j's first column is constant 1).
-    theta[:, 0] = np.log(rows / rows[0]) / x[0, 0]
-    log_p = _log_probabilities(theta, x)
-    loglik = float((n * log_p).sum())
-    outer = np.einsum("jk,jl->jkl", x, x).reshape(d_y, n_terms * n_terms)
-    n_iter, decrement = 0, np.inf
-    while True:
-        n_iter += 1
-        if n_iter > max_iter:
-            raise ValueError(
-                f"the smooth-trend fit did not converge in {max_iter} Newton iterations (Newton "
-                f"decrement {decrement:.3g}): the table is too sparse for the model. Use coarser "
-                "bins (a larger rel_uncertainty) or a lower degree."
-            )
-        p = np.exp(log_p)
-        gradient = ((n - p * columns)[1:] @ x).ravel()
-        weighted = columns * p[1:]  # (m, d_y)
-        # Fisher information sum_j c_j (diag p_j - p_j p_j^T) (x) x_j x_j^T over rows 1..d_s-1.
-        off = -np.einsum("aj,bj,jq->abq", weighted, p[1:], outer, optimize=True)
-        diag = weighted @ outer
-        off[np.arange(m), np.arange(m)] += diag
-        info = (
-            off.reshape(m, m, n_terms, n_terms)
-            .transpose(0, 2, 1, 3)
-            .reshape(m * n_terms, m * n_terms)
-        )
-        try:
-            factor = linalg.cho_factor(info)
-            step = linalg.cho_solve(factor, gradient)
-        except linalg.LinAlgError:
-            step = np.linalg.lstsq(info, gradient, rcond=None)[0]
-        decrement = float(gradient @ step)
-        if decrement < 1e-9:
-            break
-        step = step.reshape(m, n_terms)
-        scale = 1.0
-        while True:
-            trial = theta.copy()
-            trial[1:] += scale * step
-            trial_log_p = _log_probabilities(trial, x)
-            trial_loglik = float((n * trial_log_p).sum())
-            if trial_loglik >= loglik - 1e-12 * abs(loglik) or scale < 1e-10:
-                break
-            scale *= 0.5
-        theta, log_p, loglik = trial, trial_log_p, trial_loglik
-    expected = np.exp(log_p) * columns
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(n > 0, n * np.log(n / expected), 0.0)
-    g2 = max(2.0 * float(terms.sum()), 0.0)
-    try:
-        covariance = linalg.cho_solve(linalg.cho_factor(info), np.eye(m * n_terms))
-    except linalg.LinAlgError:
-        covariance = np.linalg.pinv(info)
-    return TrendFit(
-        coefficients=theta,
-        expected=expected,
-        g2=g2,
-        covariance=covariance.reshape(m, n_terms, m, n_terms),
-        n_iter=n_iter,
-    )
-
-
-def _signal_free_check(table, u, degree, in_sr=None, *, higher=True):
-    """The degree-K trend model on a signal-free table: is a higher degree or an SR term needed?
-
-    Returns the p-values of the likelihood ratios for one more degree (``K -> K+1``, chi^2 with
-    ``d_s - 1`` dof, the Fisher-test practice of choosing a dijet function's number of
-    parameters) and, with ``in_sr``, for the signal-region term (the spurious signal), and the
-    goodness of fit of the degree-K model as a diagnostic. Score bins that the table leaves
-    empty (a simulation that never reaches the data's top score bin) carry no information on
-    the trend and are left out. Returns None when too few bins remain for a test.
-    """
-    rows = np.flatnonzero(table.sum(axis=1) > 0)
-    sub = table[rows]
-    d_s, d_y = sub.shape
-    if d_s < 2 or d_y - 1 - degree < 1:
-        return None
-    fit = fit_trend_model(sub, trend_design(u, degree))
-    out = {
-        "gof_pvalue": float(np.exp(chi2_log_sf(fit.g2, (d_s - 1) * (d_y - 1 - degree)))),
-        "rows": rows,
-    }
-    if higher and d_y - 2 - degree >= 1:
-        up = fit_trend_model(sub, trend_design(u, degree + 1))
-        out["higher_degree_pvalue"] = float(np.exp(chi2_log_sf(max(fit.g2 - up.g2, 0.0), d_s - 1)))
-    if in_sr is not None and in_sr.any() and (~in_sr).sum() > degree + 1:
-        sr_fit = fit_trend_model(sub, trend_design(u, degree, in_sr))
-        lr = max(fit.g2 - sr_fit.g2, 0.0)
-        sr_log_p = chi2_log_sf(lr, d_s - 1)
-        out.update(
-            signal_region_pvalue=float(np.exp(sr_log_p)),
-            signal_region_log_pvalue=sr_log_p,
-            signal_region_statistic=lr,
-            signal_region_fit=sr_fit,
-        )
-    return out
-
-
-def _check_degree(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
-    return int(value)
-
-
-def _bootstrap_batch(rng, n, expected, design, alternative_design):
-    # Tables drawn from the fitted null (column totals fixed, each column multinomial), refitted
-    # with the same design: the statistic's law under the fitted model, bins held fixed.
-    columns = np.rint(expected.sum(axis=0)).astype(np.int64)
-    shares = expected / expected.sum(axis=0, keepdims=True)
-    out = np.empty(n)
-    for k in range(n):
-        table = np.stack([rng.multinomial(c, shares[:, j]) for j, c in enumerate(columns)], axis=1)
-        null_fit = fit_trend_model(table, design)
-        if alternative_design is None:
-            out[k] = null_fit.g2
-        else:
-            out[k] = max(null_fit.g2 - fit_trend_model(table, alternative_design).g2, 0.0)
-    return out
-
-
-class SmoothTrendIndependenceTest(BaseTest):
+class SmoothTrendIndependenceTest(BinnedTableTest):
     r"""Test that the score's distribution changes with m_jj only smoothly (no resonance).
 
     The null hypothesis is the Poisson log-linear model of the binned ``(s, y)`` table
@@ -440,6 +218,8 @@ class SmoothTrendIndependenceTest(BaseTest):
     (True, True)
     """
 
+    _METHODS = ("asymptotic", "bootstrap")
+
     def __init__(
         self,
         rel_uncertainty=0.01,
@@ -477,8 +257,7 @@ class SmoothTrendIndependenceTest(BaseTest):
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self):
-        rel = check_open_unit_interval(self.rel_uncertainty, "rel_uncertainty")
-        check_null_method(self.method, _METHODS, self.n_resamples)
+        rel = self._check_rel_and_method()
         if self.alternative not in _ALTERNATIVES:
             raise ValueError(
                 f"alternative must be one of {_ALTERNATIVES}; got {self.alternative!r}."
@@ -489,25 +268,14 @@ class SmoothTrendIndependenceTest(BaseTest):
                 "alternative='signal_region' needs to know the signal region: pass "
                 "y_bins=SignalRegion(low, high, window) (nhtad.datasets.SignalRegion)."
             )
-        if isinstance(self.degree, str):
-            if self.degree != "auto":
-                raise ValueError(f"degree must be 'auto' or an integer >= 0; got {self.degree!r}.")
-            low = _check_degree(self.min_degree, "min_degree")
-            high = _check_degree(self.max_degree, "max_degree")
-            if low > high:
-                raise ValueError(f"min_degree ({low}) must not exceed max_degree ({high}).")
-            check_open_unit_interval(self.selection_alpha, "selection_alpha")
-            if self.degree_from not in _DEGREE_FROM:
-                raise ValueError(
-                    f"degree_from must be one of {_DEGREE_FROM}; got {self.degree_from!r}."
-                )
-            if self.degree_from in ("sidebands", "both") and region is None:
-                raise ValueError(
-                    f"degree_from={self.degree_from!r} needs the sidebands: pass "
-                    "y_bins=SignalRegion(...)."
-                )
-        else:
-            _check_degree(self.degree, "degree")
+        check_degree_settings(
+            self.degree,
+            self.min_degree,
+            self.max_degree,
+            self.selection_alpha,
+            self.degree_from,
+            have_region=region is not None,
+        )
         return rel, region
 
     # -- fit --------------------------------------------------------------------------------
@@ -530,18 +298,53 @@ class SmoothTrendIndependenceTest(BaseTest):
         self
         """
         rel, region = self._check_params()
-        s, y = check_paired_vectors(s, y)
-        simulation = None
-        if (s_simulation is None) != (y_simulation is None):
-            raise ValueError("pass both s_simulation and y_simulation, or neither.")
-        if s_simulation is not None:
-            simulation = check_paired_vectors(
-                s_simulation, y_simulation, s_name="s_simulation", y_name="y_simulation"
-            )
+        s, y, simulation = self._check_inputs(s, y, s_simulation, y_simulation)
         sources = ()
         if self.degree == "auto":
-            sources = self._degree_sources(region is not None, simulation is not None)
+            sources = degree_sources(self.degree_from, region is not None, simulation is not None)
+        tables = self._tables(s, y, simulation, region, rel)
+        d_y = tables.binned.shape[1]
+        selection = []
+        if self.degree == "auto":
+            degree, selection = self._select_degree(tables, sources)
+        else:
+            degree = int(self.degree)
+        if d_y - 1 - degree < 1:
+            raise ValueError(
+                f"degree {degree} leaves no degrees of freedom with {d_y} y bins: use more y bins "
+                "(a smaller rel_uncertainty or more events) or a lower degree."
+            )
+        fitted = trend_statistic(
+            tables.binned.table, tables.u, degree, tables.in_sr, self.alternative
+        )
+        williams_q, null = 1.0, None
+        if self.method == "bootstrap":
+            null = self._resample_null(
+                bootstrap_batch,
+                (fitted.null_fit.expected, fitted.null_design, fitted.sr_design),
+                batch_size=25,
+                desc="smooth-trend bootstrap",
+            )
+            log_p, kind = empirical_log_pvalue(null, fitted.statistic), RESAMPLED
+        else:
+            williams_q = self._check_asymptotic(fitted.null_fit.expected, tables.in_sr, fitted.dof)
+            log_p, kind = chi2_log_sf(fitted.statistic / williams_q, fitted.dof), ASYMPTOTIC
+        spurious = None
+        if tables.sim_table is not None and fitted.sr_design is not None:
+            spurious = spurious_signal(tables.sim_table, tables.sim_u, degree, tables.in_sr)
+        details = self._set_fitted(tables, fitted, degree, selection, spurious, williams_q)
+        return self._set_result(
+            fitted.statistic,
+            log_p,
+            method=kind,
+            n_events=s.size,
+            null_distribution=null,
+            details=details,
+        )
 
+    # -- the steps of fit -------------------------------------------------------------------
+    def _tables(self, s, y, simulation, region, rel) -> _Tables:
+        """Bin the data (and the simulation in the data's bins); place the y bins in [-1, 1]."""
         binned = score_mass_table(
             s,
             y,
@@ -550,8 +353,6 @@ class SmoothTrendIndependenceTest(BaseTest):
             y_bins=self.y_bins,
             s_quantiles=self.s_quantiles,
         )
-        table = binned.table
-        d_s, d_y = table.shape
         lo, hi = region.window if region is not None else (binned.y_edges[0], binned.y_edges[-1])
         u = 2.0 * (binned.y_means - lo) / (hi - lo) - 1.0
         in_sr = region.in_signal_region(binned.y_means) if region is not None else None
@@ -561,122 +362,23 @@ class SmoothTrendIndependenceTest(BaseTest):
             )
         sim_table = sim_u = None
         if simulation is not None:
-            sim_table, sim_means = self._simulation_table(simulation, binned, region)
+            sim_table, sim_means = simulation_table(binned, *simulation, region)
             sim_u = 2.0 * (sim_means - lo) / (hi - lo) - 1.0
+        return _Tables(binned, u, in_sr, sim_table, sim_u)
 
-        selection = []
-        if self.degree == "auto":
-            degree = self._select_degree(
-                table,
-                u,
-                in_sr if "sidebands" in sources else None,
-                sim_table if "simulation" in sources else None,
-                sim_u,
-                in_sr,
-                selection,
-            )
-        else:
-            degree = int(self.degree)
-        if d_y - 1 - degree < 1:
-            raise ValueError(
-                f"degree {degree} leaves no degrees of freedom with {d_y} y bins: use more y bins "
-                "(a smaller rel_uncertainty or more events) or a lower degree."
-            )
-
-        design = trend_design(u, degree)
-        null_fit = fit_trend_model(table, design)
-        # How strongly the data's score follows m_jj: the trend against no trend at all.
-        trend_z = 0.0
-        if degree > 0:
-            flat = fit_trend_model(table, trend_design(u, 0))
-            trend_z = log_pvalue_to_significance(
-                chi2_log_sf(max(flat.g2 - null_fit.g2, 0.0), (d_s - 1) * degree)
-            )
-        sr_design = sr_fit = None
-        if self.alternative == "signal_region":
-            sr_design = trend_design(u, degree, in_sr)
-            sr_fit = fit_trend_model(table, sr_design)
-            statistic = max(null_fit.g2 - sr_fit.g2, 0.0)
-            dof = d_s - 1
-        else:
-            statistic = null_fit.g2
-            dof = (d_s - 1) * (d_y - 1 - degree)
-        williams_q = 1.0
-        if self.method == "asymptotic":
-            williams_q = self._check_asymptotic(null_fit.expected, in_sr, dof)
-
-        null = None
-        if self.method == "bootstrap":
-            null = resample_null(
-                _bootstrap_batch,
-                self.n_resamples,
-                args=(null_fit.expected, design, sr_design),
-                batch_size=25,
-                random_state=self.random_state,
-                n_jobs=self.n_jobs,
-                verbose=self.verbose,
-                desc="smooth-trend bootstrap",
-            )
-            log_p, kind = empirical_log_pvalue(null, statistic), RESAMPLED
-        else:
-            log_p, kind = chi2_log_sf(statistic / williams_q, dof), ASYMPTOTIC
-
-        spurious = None
-        if sim_table is not None and sr_design is not None:
-            spurious = self._spurious_signal(sim_table, sim_u, degree, in_sr)
-
-        self.degree_ = degree
-        self.degree_selection_ = selection
-        self.dof_ = int(dof)
-        self.n_bins_ = (d_s, d_y)
-        self.s_edges_ = binned.s_edges
-        self.y_edges_ = binned.y_edges
-        self.y_positions_ = u
-        self.in_signal_region_ = in_sr
-        self.contingency_ = table
-        self.expected_ = null_fit.expected
-        self.trend_ = null_fit.expected / null_fit.expected.sum(axis=0, keepdims=True)
-        self.trend_coefficients_ = null_fit.coefficients
-        self.simulation_contingency_ = sim_table
-        self.spurious_signal_ = spurious
-        self.trend_significance_ = trend_z
-        if sr_fit is not None:
-            self.signal_region_coefficients_ = sr_fit.coefficients[:, -1]
-            errors = np.sqrt(np.diagonal(sr_fit.covariance[:, -1, :, -1]))
-            self.signal_region_errors_ = np.concatenate(([0.0], errors))
-        else:
-            self.signal_region_coefficients_ = self.signal_region_errors_ = None
-        details = {
-            "n_bins": (d_s, d_y),
-            "dof": int(dof),
-            "degree": degree,
-            "degree_rule": "auto" if self.degree == "auto" else "fixed",
-            "degree_selection": tuple(selection),
-            "alternative": self.alternative,
-            "null": self.method,
-            "g2_trend": null_fit.g2,
-            "g2_trend_dof": (d_s - 1) * (d_y - 1 - degree),
-            "trend_significance": trend_z,
-            "williams_q": williams_q,
-            "s_edges": binned.s_edges,
-            "y_edges": binned.y_edges,
-            "y_counts": binned.y_counts,
-            "contingency": table,
-        }
-        if sr_fit is not None:
-            details["g2_with_signal_region"] = sr_fit.g2
-        if spurious is not None:
-            details["spurious_signal_significance"] = spurious["significance"]
-        return self._set_result(
-            statistic,
-            log_p,
-            method=kind,
-            n_events=s.size,
-            null_distribution=null,
-            details=details,
+    def _select_degree(self, tables, sources):
+        return select_degree(
+            tables.binned.table,
+            tables.u,
+            tables.in_sr if "sidebands" in sources else None,
+            tables.sim_table if "simulation" in sources else None,
+            tables.sim_u,
+            tables.in_sr if self.alternative == "signal_region" else None,
+            min_degree=int(self.min_degree),
+            max_degree=int(self.max_degree),
+            alpha=float(self.selection_alpha),
         )
 
-    # -- helpers ----------------------------------------------------------------------------
     def _check_asymptotic(self, expected, in_sr, dof):
         """Refuse tables that cannot carry the chi^2 law; return Williams' q for ``"any"``."""
         fix = (
@@ -697,131 +399,55 @@ class SmoothTrendIndependenceTest(BaseTest):
                     f"term needs at least {MIN_REGION_COUNT} in each. {fix}"
                 )
             return 1.0
-        # Williams' leading-order correction of the mean of G^2 (Biometrika 63 (1976) 33):
-        # E[G^2] = dof (1 + sum(1/mu) / (6 dof) + ...), the omitted margin terms negative, so
-        # dividing by q errs on the conservative side.
-        shift = float(np.sum(1.0 / expected)) / 6.0
-        if shift / np.sqrt(2.0 * dof) > MAX_WILLIAMS_SHIFT:
+        # Williams' leading-order correction of the mean of G^2; the omitted margin terms are
+        # negative, so dividing by q errs on the conservative side.
+        q, shift = williams_leading_term(expected, dof)
+        if shift > MAX_WILLIAMS_SHIFT:
             raise ValueError(
                 f"the chi^2 law of the trend model's G^2 is not justified for this "
                 f"{expected.shape[0]} x {expected.shape[1]} table even with Williams' correction: "
                 f"its fitted counts are too small (smallest {expected.min():.3g}). {fix}"
             )
-        return 1.0 + shift / dof
+        return q
 
-    def _simulation_table(self, simulation, binned, region):
-        s_sim, y_sim = simulation
-        d_s, d_y = binned.table.shape
-        # The data's outermost score bins extend to +-inf for the simulation: its scores may
-        # reach beyond the data's range, and they belong to the end bins.
-        s_index = assign_bins(np.clip(s_sim, binned.s_edges[0], binned.s_edges[-1]), binned.s_edges)
-        if region is not None:
-            outside = ~region.in_window(y_sim)
-            if outside.any():
-                raise ValueError(
-                    f"{int(outside.sum())} of {y_sim.size} simulated events lie outside the window "
-                    f"of {region}; keep only events with region.in_window(mjj)."
-                )
-            y_edges = binned.y_edges
-        else:
-            y_edges = binned.y_edges.copy()
-            y_edges[0] = min(y_edges[0], y_sim.min())
-            y_edges[-1] = max(y_edges[-1], y_sim.max())
-        y_index = assign_bins(y_sim, y_edges)
-        cells = s_index.astype(np.int64) * d_y + y_index
-        table = np.bincount(cells, minlength=d_s * d_y).reshape(d_s, d_y)
-        y_counts = np.bincount(y_index, minlength=d_y)
-        empty_cols = np.flatnonzero(y_counts == 0)
-        if empty_cols.size:
-            raise ValueError(
-                f"the simulation leaves {empty_cols.size} of the data's y bins empty: give a "
-                "larger simulated sample or coarser bins."
-            )
-        # The simulation's own mean m_jj per bin: its spectrum may differ from the data's.
-        y_means = np.bincount(y_index, weights=y_sim, minlength=d_y) / y_counts
-        return table, y_means
-
-    def _degree_sources(self, have_region, have_simulation):
-        wanted = self.degree_from
-        if wanted == "auto":
-            wanted = "simulation" if have_simulation else "sidebands"
-        sources = ("sidebands", "simulation") if wanted == "both" else (wanted,)
-        if "simulation" in sources and not have_simulation:
-            raise ValueError(
-                f"degree='auto' with degree_from={self.degree_from!r} needs the simulation: "
-                "pass fit(..., s_simulation=, y_simulation=), or give an integer degree."
-            )
-        if "sidebands" in sources and not have_region:
-            raise ValueError(
-                "degree='auto' chooses the degree from signal-free tables: pass y_bins="
-                "SignalRegion(...) (its sidebands) and/or fit(..., s_simulation=, y_simulation=), "
-                "or give an integer degree."
-            )
-        return sources
-
-    def _select_degree(self, table, u, sideband_sr, sim_table, sim_u, in_sr, selection):
-        alpha = float(self.selection_alpha)
-        top = int(self.max_degree)
-        sr_for_sim = in_sr if self.alternative == "signal_region" else None
-        for degree in range(int(self.min_degree), top + 1):
-            row = {"degree": degree}
-            sources = []
-            if sideband_sr is not None:
-                side = ~sideband_sr
-                sources.append(
-                    (
-                        "sideband",
-                        _signal_free_check(table[:, side], u[side], degree, higher=degree < top),
-                    )
-                )
-            if sim_table is not None:
-                sources.append(
-                    (
-                        "simulation",
-                        _signal_free_check(
-                            sim_table, sim_u, degree, sr_for_sim, higher=degree < top
-                        ),
-                    )
-                )
-            deciding = []
-            for name, checked in sources:
-                if checked is None:
-                    continue
-                row[f"{name}_gof_pvalue"] = checked["gof_pvalue"]
-                for key in ("higher_degree_pvalue", "signal_region_pvalue"):
-                    if key in checked:
-                        row[f"{name}_{key}"] = checked[key]
-                        deciding.append(checked[key])
-            # A degree stands when neither one more degree nor a signal-region term improves the
-            # signal-free fits significantly; the global goodness of fit is reported only, as
-            # its failures (noise, a binning effect) do not depend on the degree.
-            row["accepted"] = min(deciding, default=1.0) >= alpha
-            selection.append(row)
-            if row["accepted"]:
-                return degree
-        warnings.warn(
-            f"no trend degree in [{self.min_degree}, {top}] describes the signal-free tables at "
-            f"level {alpha:g}: the simulation shows a signal-region term (a spurious signal) "
-            f"even at degree {top} ({selection[-1]}). The background's m_jj dependence may lie "
-            "outside the model: narrow the window, or check the score and the simulation.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return top
-
-    @staticmethod
-    def _spurious_signal(sim_table, sim_u, degree, in_sr):
-        checked = _signal_free_check(sim_table, sim_u, degree, in_sr)
-        if checked is None or "signal_region_fit" not in checked:
-            return None
-        fit, rows = checked["signal_region_fit"], checked["rows"]
-        coefficients = np.full(sim_table.shape[0], np.nan)
-        errors = np.full(sim_table.shape[0], np.nan)
-        coefficients[rows] = fit.coefficients[:, -1]
-        errors[rows] = np.concatenate(([0.0], np.sqrt(np.diagonal(fit.covariance[:, -1, :, -1]))))
-        return {
-            "coefficients": coefficients,
-            "errors": errors,
-            "statistic": checked["signal_region_statistic"],
-            "significance": log_pvalue_to_significance(checked["signal_region_log_pvalue"]),
+    def _set_fitted(self, tables, fitted, degree, selection, spurious, williams_q) -> dict:
+        """Set the fitted attributes; return the result's details."""
+        binned, table = tables.binned, tables.binned.table
+        d_s, d_y = table.shape
+        null_fit, sr_fit = fitted.null_fit, fitted.sr_fit
+        self._set_table(binned, table, fitted.dof)
+        self.degree_ = degree
+        self.degree_selection_ = selection
+        self.y_positions_ = tables.u
+        self.in_signal_region_ = tables.in_sr
+        self.expected_ = null_fit.expected
+        self.trend_ = null_fit.expected / null_fit.expected.sum(axis=0, keepdims=True)
+        self.trend_coefficients_ = null_fit.coefficients
+        self.simulation_contingency_ = tables.sim_table
+        self.spurious_signal_ = spurious
+        self.trend_significance_ = fitted.trend_z
+        self.signal_region_coefficients_ = self.signal_region_errors_ = None
+        if sr_fit is not None:
+            self.signal_region_coefficients_, self.signal_region_errors_ = sr_fit.last_term()
+        details = {
+            "n_bins": (d_s, d_y),
+            "dof": int(fitted.dof),
+            "degree": degree,
+            "degree_rule": "auto" if self.degree == "auto" else "fixed",
+            "degree_selection": tuple(selection),
+            "alternative": self.alternative,
+            "null": self.method,
+            "g2_trend": null_fit.g2,
+            "g2_trend_dof": (d_s - 1) * (d_y - 1 - degree),
+            "trend_significance": fitted.trend_z,
+            "williams_q": williams_q,
+            "s_edges": binned.s_edges,
+            "y_edges": binned.y_edges,
+            "y_counts": binned.y_counts,
+            "contingency": table,
         }
+        if sr_fit is not None:
+            details["g2_with_signal_region"] = sr_fit.g2
+        if spurious is not None:
+            details["spurious_signal_significance"] = spurious["significance"]
+        return details

@@ -1,0 +1,210 @@
+"""The argument parser of the ``nhtad`` command line: its commands and their options."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._cli_commands import (
+    cmd_demo,
+    cmd_generate,
+    cmd_study_nplm,
+    cmd_study_sacwola,
+    cmd_test_mi,
+)
+
+__all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, with where to look for help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _force_option(parser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files (default: refuse them)",
+    )
+
+
+def _common(parser, *, out_default=None, jobs=True, force=False):
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    if jobs:
+        parser.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (joblib)")
+    parser.add_argument(
+        "--out", default=out_default, help=f"output folder (default: {out_default})"
+    )
+    if force:  # only where the command honours it: a --force that did nothing would mislead
+        _force_option(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``nhtad`` command."""
+    parser = _Parser(
+        prog="nhtad",
+        description="Null-hypothesis tests for anomaly detection in collider data.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="train SA-CWoLa on LHCO-like events and test its score honestly (about a minute)",
+        description=(
+            "Generate LHCO-like dijet data and simulation with the embedded generator, train "
+            "the SA-CWoLa classifier out-of-fold (SACWoLaTest) at S/B = 0 and with an injected "
+            "W' -> XY signal, and test the score against m_jj with the plain asymptotic MI null "
+            "and with the default smooth-trend null."
+        ),
+    )
+    demo.add_argument(
+        "--n-background",
+        type=int,
+        default=800_000,
+        help="generated background events of data and of simulation each (default: 8e5, "
+        "about 200k in the window)",
+    )
+    demo.add_argument(
+        "--signal-to-background",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.01],
+        metavar="SB",
+        help="injected S/B values counted in the window (default: 0 0.01)",
+    )
+    demo.add_argument(
+        "--mass-mjj-slope",
+        type=float,
+        default=0.9,
+        help="how steeply the background's jet masses rise with m_jj (default: 0.9; the "
+        "generator's default is 0.3)",
+    )
+    demo.add_argument("--cv", type=int, default=3, help="out-of-fold training folds (default: 3)")
+    demo.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="training epochs of the classifier (default: SACWoLaClassifier's, 12)",
+    )
+    demo.add_argument("--random-state", type=int, default=1, help="seed (default: 1)")
+    demo.set_defaults(func=cmd_demo)
+
+    gen = sub.add_parser(
+        "generate",
+        help="write LHCO-like events to a .npz, .csv or LHCO-format .h5 file",
+        description=(
+            "Generate LHCO-like dijet events with the embedded generator (the default data of "
+            "nhtad) and write them with their truth labels to a .npz or .csv event table, or to "
+            "an .h5 file in the LHC Olympics 2020 high-level feature format (jets rebuilt from "
+            "m_jj, masses, tau21 and dR), which --data of the studies reads."
+        ),
+    )
+    gen.add_argument("output", help="output file: .npz, .csv or .h5")
+    gen.add_argument("--n-background", type=int, default=1_000_000, help="default: 1e6")
+    gen.add_argument("--signal-to-background", type=float, default=0.0, help="S/B in the window")
+    gen.add_argument(
+        "--signal",
+        choices=["resonant", "nonresonant"],
+        default="resonant",
+        help="the W' -> XY resonance or the same jets with flat m_jj (default: resonant)",
+    )
+    gen.add_argument("--simulation", action="store_true", help="the mismodelled simulation")
+    gen.add_argument("--mismodelling", type=float, default=1.0, help="simulation mismodelling")
+    gen.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    _force_option(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    test = sub.add_parser(
+        "test", help="run a test of the null on scores from a file", description="Tests."
+    )
+    test_sub = test.add_subparsers(dest="test_command", metavar="TEST", required=True)
+    mi = test_sub.add_parser(
+        "mi",
+        help="mutual-information independence test of a score and m_jj",
+        description=(
+            "Read a score and m_jj per event from a .csv (header row) or .npz file and test "
+            "their independence with the binned mutual information (Kamenik & Szewc)."
+        ),
+    )
+    mi.add_argument("file", help=".csv or .npz with the score and m_jj columns")
+    mi.add_argument("--score-column", default="s", help="score column (default: s)")
+    mi.add_argument("--mass-column", default="mjj", help="m_jj column (default: mjj)")
+    mi.add_argument("--rel-uncertainty", type=float, default=0.01, help="default: 0.01")
+    mi.add_argument(
+        "--method", choices=["asymptotic", "permutation"], default="asymptotic", help="null"
+    )
+    mi.add_argument("--n-resamples", type=int, default=999, help="permutations (default: 999)")
+    _common(mi, force=True)
+    mi.set_defaults(func=cmd_test_mi)
+
+    study = sub.add_parser(
+        "study", help="reproduce a seed paper's table", description="The seed studies."
+    )
+    study_sub = study.add_subparsers(dest="study_command", metavar="STUDY", required=True)
+    for name, func, text, default_out in (
+        (
+            "sacwola",
+            cmd_study_sacwola,
+            "seed-000 Table I: MI test (lam 0, 1), anomaly cuts and bump hunt vs S/B",
+            "nhtad-sacwola",
+        ),
+        (
+            "nplm",
+            cmd_study_nplm,
+            "seed-004 Table 1: NPLM and HGB with t_NP, t_cc and hyper-t_cc, toy-calibrated",
+            "nhtad-nplm",
+        ),
+    ):
+        p = study_sub.add_parser(name, help=text, description=text + " (embedded generator).")
+        p.add_argument("--quick", action="store_true", help="small and fast (a few minutes)")
+        p.add_argument(
+            "--realisations",
+            type=int,
+            default=None,
+            help="realisations per S/B (sacwola) or signal toys per injection (nplm)",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--data",
+            metavar="FILE",
+            help="LHC Olympics 2020 features .h5 to draw data from (default: the generator)",
+        )
+        p.add_argument("--masterkey", metavar="FILE", help="truth labels of a Black Box --data")
+        if name == "sacwola":
+            p.add_argument(
+                "--simulation",
+                metavar="FILE",
+                help="LHCO features .h5 whose background (label 0; all rows if unlabelled) is "
+                "the simulation (needed with --data)",
+            )
+            p.add_argument(
+                "--simulation-masterkey", metavar="FILE", help="truth labels of --simulation"
+            )
+        p.add_argument(
+            "--n-background",
+            type=int,
+            default=None,
+            help="background events per realisation/toy, also simulated ones for sacwola "
+            "(default: the mode's; with --data: all of each file for sacwola, a quarter of the "
+            "data part for nplm)",
+        )
+        p.add_argument(
+            "--checkpoint",
+            metavar="DIR",
+            help="folder where finished toys/realisations are saved as they finish, so that "
+            "an interrupted study can be continued with --resume",
+        )
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run whose checkpoints are in --checkpoint DIR (same settings): "
+            "finished work is reused, the table is the one an uninterrupted run gives",
+        )
+        _common(p, out_default=default_out, force=True)
+        p.set_defaults(func=func)
+    return parser
