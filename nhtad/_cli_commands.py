@@ -162,9 +162,9 @@ def _study(args, module_name):
         overwrite=args.force,
         **sources,
     )
-    from .studies._tables import markdown_table
+    from .utils.tables import format_table
 
-    print(markdown_table(result["table"]))
+    print(format_table(result["table"]))
     print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
     return 0
 

@@ -9,33 +9,17 @@ whose kernel overflows float64, a statistic that is not finite) and what to do a
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 from ..utils.random import as_seed_sequence
-from ..utils.validation import check_positive_int
+from ..utils.validation import check_positive_finite, check_positive_int
 
 __all__ = [
     "check_positive_finite",
     "nystrom_centres",
 ]
-
-
-def check_positive_finite(value, name: str, what="a positive finite number", hint="") -> float:
-    """Refuse anything but a positive finite real number (a bool is not one); return it.
-
-    The message reads "``name`` must be ``what``; got ``value``." followed by ``hint``.
-    """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or not value > 0
-    ):
-        raise ValueError(f"{name} must be {what}; got {value!r}.{hint}")
-    return float(value)
 
 
 def nystrom_centres(centers, n_centers, Z, random_state, *, mean=None, scale=None):

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import numbers
 import warnings
 
 import numpy as np
 
-from ..utils.validation import check_not_constant, check_open_unit_interval
+from ..utils.validation import (
+    check_not_constant,
+    check_open_unit_interval,
+    check_positive_finite,
+)
 from .base import ASYMPTOTIC, EXACT, BaseTest
 from .counting import (
     anomaly_cut_significance,
@@ -300,15 +302,7 @@ class TemplateCutAndCountTest(BaseTest):
         s_data, s_ref = s[is_data], s[~is_data]
         n_data, n_ref = s_data.size, s_ref.size
         expected_n = n_data if self.expected_n_data is None else self.expected_n_data
-        if (
-            isinstance(expected_n, bool)
-            or not isinstance(expected_n, numbers.Real)
-            or not math.isfinite(expected_n)
-            or not expected_n > 0
-        ):
-            raise ValueError(
-                f"expected_n_data must be a positive finite number or None; got {expected_n!r}."
-            )
+        check_positive_finite(expected_n, "expected_n_data", "a positive finite number or None")
         if (1.0 - quantile) * n_ref < 1.0:
             raise ValueError(
                 f"quantile={quantile:g} of {n_ref} reference events leaves "

@@ -14,16 +14,10 @@ import numpy as np
 from ..utils.tables import format_table
 
 __all__ = [
-    "markdown_table",
     "write_outputs",
     "check_outputs_free",
     "checkpoint_folder",
 ]
-
-#: The studies' records as a markdown table; kept under this name because ``nhtad study``
-#: (:mod:`nhtad.cli`) imports it from here. New code calls
-#: :func:`nhtad.utils.tables.format_table`.
-markdown_table = format_table
 
 
 def _jsonable(obj):

@@ -6,6 +6,7 @@ so that bad physics input (NaN scores, mismatched arrays, empty regions) never p
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -17,6 +18,7 @@ __all__ = [
     "check_not_constant",
     "check_open_unit_interval",
     "check_positive_int",
+    "check_positive_finite",
     "check_sample_weight",
     "check_fits_in_memory",
     "total_memory_bytes",
@@ -225,3 +227,18 @@ def check_fits_in_memory(
         f"(~{_human_bytes(bytes_each)} each), more than the {_human_bytes(total)} of memory of "
         f"this machine: at most ~{most:.3g} fit. {fix}".rstrip()
     )
+
+
+def check_positive_finite(value, name: str, what="a positive finite number", hint="") -> float:
+    """Refuse anything but a positive finite real number (a bool is not one); return it.
+
+    The message reads "``name`` must be ``what``; got ``value``." followed by ``hint``.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ValueError(f"{name} must be {what}; got {value!r}.{hint}")
+    return float(value)
