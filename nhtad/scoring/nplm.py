@@ -98,9 +98,9 @@ class NPLMKernelEstimator(BinaryPhysicsClassifierMixin, ClassifierMixin, BaseEst
     max_newton_steps : int, default=30
     preconditioner_scale : {"auto", "n", "m"}, default="auto"
         Scale of the Nyström preconditioner: falkon's 1/N (``"n"``) or 1/M (``"m"``), which
-        takes fewer CG iterations for smooth kernels (measured 20 -> 9 at sigma = 4.3, d = 5,
-        M = 500) but can take more for narrow ones, and with the recipe's CG tolerance moves t
-        by ~1e-4. ``"auto"`` is ``"n"`` for ``loss="falkon"`` (faithful) and ``"m"`` for
+        takes fewer CG iterations for smooth kernels but can take more for narrow ones, and
+        with the recipe's CG tolerance moves t slightly (measurements in ``docs/nplm.md``).
+        ``"auto"`` is ``"n"`` for ``loss="falkon"`` (faithful) and ``"m"`` for
         ``loss="nplm"``.
     expected_n_data : float or None, default=None
         N(R), the expected number of data events under the null; ``w = expected_n_data /
