@@ -71,5 +71,7 @@ def test_bad_settings_are_refused(setup):
         NPLMTest(est, null=np.ones(10)).fit(X, y)
     with pytest.raises(ValueError, match="NaN or inf"):
         NPLMTest(_estimator(1.0), null=[1.0, np.nan]).fit(X, y)
+    with pytest.raises(ValueError, match="combine must be one of"):
+        NPLMTest(est, combine="max-t").fit(X, y)
     with pytest.raises(ValueError, match="must be an NPLMKernelEstimator"):
         NPLMTest(estimator="falkon").fit(X, y)

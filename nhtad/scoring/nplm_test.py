@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..stats.base import BOUND, TOYS, BaseTest
+from ..stats.combination import COMBINATION_METHODS
 from ..stats.multiple_testing import MultipleTestCombination, combined_statistic
 from ..stats.pvalues import empirical_log_pvalue
 
@@ -80,6 +81,11 @@ class NPLMTest(BaseTest):
                 f"estimator must be an NPLMKernelEstimator; got {type(estimator).__name__}. "
                 "For another classifier's score, use a cut-and-count test on its output."
             )
+        # Settings checked before the (costly) kernel fit.
+        if self.combine not in COMBINATION_METHODS:
+            raise ValueError(f"combine must be one of {COMBINATION_METHODS}; got {self.combine!r}.")
+        if self.null is not None and not np.all(np.isfinite(np.asarray(self.null, dtype=float))):
+            raise ValueError("null holds NaN or inf; rerun or drop the failed toys.")
         model = clone(estimator).fit(X, y)
         t = np.asarray(model.statistic_, dtype=np.float64)
         null = self._null(t)
@@ -127,8 +133,6 @@ class NPLMTest(BaseTest):
                 f"null must hold the toys' t with shape {want}, one column per width; got "
                 f"shape {null.shape}."
             )
-        if not np.all(np.isfinite(null)):
-            raise ValueError("null holds NaN or inf; rerun or drop the failed toys.")
         return null
 
     def _softmax_t(self, t):
