@@ -20,16 +20,21 @@ __all__ = [
 ]
 
 
-def _jsonable(obj):
+def _jsonable(obj, *, keep_nan=False):
+    """``obj`` in plain Python types for JSON; NaN and inf become None unless ``keep_nan``.
+
+    Strict JSON (the published ``.json`` outputs) has no NaN; a checkpoint keeps them, since
+    Python's json reads them back exactly.
+    """
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, keep_nan=keep_nan) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [_jsonable(v, keep_nan=keep_nan) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return _jsonable(obj.tolist(), keep_nan=keep_nan)
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
+        return _jsonable(obj.item(), keep_nan=keep_nan)
+    if isinstance(obj, float) and not math.isfinite(obj) and not keep_nan:
         return None
     return obj
 

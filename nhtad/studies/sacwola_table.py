@@ -27,7 +27,7 @@ from ..utils.checkpoint import Checkpoint
 from ..utils.fingerprint import fingerprint
 from ..utils.progress import progress
 from ..utils.tables import format_median_range
-from ._tables import check_outputs_free, checkpoint_folder, write_outputs
+from ._tables import _jsonable, check_outputs_free, checkpoint_folder, write_outputs
 
 __all__ = ["SACWoLaStudyConfig", "run_sacwola_study", "QUICK", "FULL"]
 
@@ -292,7 +292,7 @@ def run_sacwola_study(
                 with atomic_output(folder / "example.npz", overwrite=True) as fh:
                     np.savez(fh, **example)
         if ckpt is not None:
-            ckpt.append([(j, _plain(row))])
+            ckpt.append([(j, _jsonable(row, keep_nan=True))])
         rows.append(row)
         logger.info("S/B %g realisation %d done", sb, k)
     if done:
@@ -317,17 +317,6 @@ def run_sacwola_study(
             overwrite=overwrite,
         )
     return result
-
-
-def _plain(obj):
-    """A row as JSON holds it exactly: numpy scalars as Python numbers, NaN kept."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def _open_checkpoint(folder, cfg, random_state, region, sources):
