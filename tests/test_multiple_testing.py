@@ -8,11 +8,11 @@ import pickle
 
 import numpy as np
 import pytest
+from _api import API_CHECKS
 from _golden import COMBINED_COLUMNS, P90_COLUMN, load_lhco_multiple_testing
 from scipy import special, stats
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import estimator_checks as ec
 from sklearn.utils.validation import check_is_fitted
 
 from nhtad.calibration import power_at_significance
@@ -175,19 +175,7 @@ def test_fit_sets_the_documented_attributes():
     np.testing.assert_array_equal(restored.pvalue(null[:5]), combination.pvalue(null[:5]))
 
 
-@pytest.mark.parametrize(
-    "check",
-    [
-        ec.check_no_attributes_set_in_init,
-        ec.check_parameters_default_constructible,
-        ec.check_get_params_invariance,
-        ec.check_set_params,
-        ec.check_estimator_repr,
-        ec.check_estimator_cloneable,
-        ec.check_do_not_raise_errors_in_init_or_set_params,
-    ],
-    ids=lambda c: c.__name__,
-)
+@pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
 def test_sklearn_api_checks(check):
     check("MultipleTestCombination", MultipleTestCombination(combine="fisher", columns=[0, 1]))
 
