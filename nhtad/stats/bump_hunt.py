@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -41,12 +40,12 @@ from ..utils.validation import (
     check_paired_vectors,
     check_positive_int,
 )
+from ._bump_hunt_inputs import fit_arguments, window_and_signal_region
 from .base import ASYMPTOTIC, BaseTest
 from .dijet_fit import (
     BackgroundFitError,
     fit_dijet_sidebands,
     histogram_window,
-    real_pair,
     window_bins,
 )
 from .dijet_function import DEFAULT_SQRT_S, bin_quadrature
@@ -223,7 +222,7 @@ class BumpHuntTest(BaseTest):
         The former order ``fit(mjj)`` and ``fit(mjj, s, efficiency=eps2)`` still works for one
         release, with a ``FutureWarning``.
         """
-        s, mjj, efficiency = self._arguments(s, y, legacy)
+        s, mjj, efficiency = fit_arguments(self, s, y, legacy)
         edges, sr_bins = self._check_binning()
         self._check_settings()
         mjj, s = self._check_events(mjj, s, efficiency)
@@ -238,60 +237,6 @@ class BumpHuntTest(BaseTest):
         return self._test_signal_region(binned, selection, prediction, edges, sr_bins, mjj)
 
     # -- the steps of fit -----------------------------------------------------------------
-    def _arguments(self, s, y, legacy):
-        """``(s, mjj, efficiency)`` from the call, the former ``fit(mjj, s, efficiency=)`` too."""
-        unknown = set(legacy) - {"efficiency"}
-        if unknown:
-            raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}.")
-        if "efficiency" in legacy:
-            # fit(mjj, s, efficiency=eps2): m_jj first, the efficiency at fit time.
-            warnings.warn(
-                "BumpHuntTest.fit(mjj, s, efficiency=eps2) is deprecated: use "
-                "BumpHuntTest(efficiency=eps2).fit(s, mjj), the order of every nhtad test.",
-                FutureWarning,
-                stacklevel=3,
-            )
-            return y, s, legacy["efficiency"]
-        if y is None:
-            warnings.warn(
-                "BumpHuntTest.fit(mjj) is deprecated: use fit(None, mjj) (scores first, "
-                "m_jj second, as every nhtad test).",
-                FutureWarning,
-                stacklevel=3,
-            )
-            return None, s, self.efficiency
-        return s, y, self.efficiency
-
-    def _region(self):
-        from ..datasets.regions import SignalRegion
-
-        legacy = {k: v for k, v in (("window", self.window), ("signal_region", self.signal_region))}
-        given = {k: v for k, v in legacy.items() if not (isinstance(v, str) and v == "deprecated")}
-        if given:
-            if self.region is not None:
-                raise ValueError(
-                    f"give either region or the deprecated {' and '.join(given)}, not both."
-                )
-            warnings.warn(
-                "BumpHuntTest(window=..., signal_region=...) is deprecated: pass "
-                "region=SignalRegion(low, high, window=(lo, hi)).",
-                FutureWarning,
-                stacklevel=4,
-            )
-            default = SignalRegion()
-            window = real_pair(given.get("window", default.window), "window")
-            low, high = real_pair(
-                given.get("signal_region", (default.low, default.high)), "signal_region"
-            )
-            return window, (low, high)
-        region = SignalRegion() if self.region is None else self.region
-        if not isinstance(region, SignalRegion):
-            raise ValueError(
-                f"region must be a nhtad.datasets.SignalRegion; got {region!r}. Build one with "
-                "SignalRegion(low, high, window=(lo, hi)) in GeV."
-            )
-        return region.window, (region.low, region.high)
-
     def _check_settings(self):
         if not isinstance(self.efficiency_uncertainty, bool | np.bool_):
             raise ValueError(
@@ -329,8 +274,9 @@ class BumpHuntTest(BaseTest):
         in_sideband = ~sr_bins[binned.index]
         n_sideband = int(np.count_nonzero(in_sideband))
         if n_sideband == 0:
+            window = window_and_signal_region(self)[0]
             raise ValueError(
-                f"the sidebands of the window {self._region()[0]} hold no events, so the cut "
+                f"the sidebands of the window {window} hold no events, so the cut "
                 f"threshold cannot be set; check that mjj is in GeV and covers the window."
             )
         threshold = float(np.quantile(s_window[in_sideband], 1.0 - efficiency))
@@ -458,5 +404,5 @@ class BumpHuntTest(BaseTest):
 
     # -- settings -------------------------------------------------------------------------
     def _check_binning(self):
-        window, signal_region = self._region()
+        window, signal_region = window_and_signal_region(self)
         return window_bins(window, signal_region, self.bin_width, self.sqrt_s)
