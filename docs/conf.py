@@ -36,11 +36,9 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-# study_sacwola_mi.json is data read by the study page, not a source file.
 exclude_patterns = [
     "_build",
     "**/.ipynb_checkpoints",
-    "study_sacwola_mi.json",
     # Written by benchmarks/study_honest_null.py and included by study_honest_null.md.
     "studies/honest_null/tables.md",
 ]

@@ -39,8 +39,9 @@ def test_sacwola_table_study(tmp_path):
     assert len(result["rows"]) == 4
     methods = [line["Z"] for line in result["table"]]
     for name in (
-        "MI lam=0",
-        "MI lam=1",
+        "MI lam=0, asymptotic",
+        "MI lam=1, asymptotic",
+        "SACWoLaTest null lam=1",
         "cuts eps2=0.001 lam=1",
         "BH no cut",
         "BH eps2=0.1, lam=1, fit after cut",
@@ -55,6 +56,18 @@ def test_sacwola_table_study(tmp_path):
     assert saved["command"] == "test" and len(saved["rows"]) == 4
     _pngs_open(sorted(tmp_path.glob("sacwola_table_fig*.png")))
     assert len(list(tmp_path.glob("*.png"))) == 3
+    # The mismodelling scan: one paired realisation per strength, the same data each time.
+    scan = saved["scan"]
+    assert [r["mismodelling"] for r in scan] == [0.0, 4.0]
+    assert len({r["n_data"] for r in scan}) == 1
+    assert all(np.isfinite(r["z_honest"]) and 0 < r["p_honest"] <= 1 for r in scan)
+    assert "## Simulation mismodelling scan (S/B = 0, lam = 1)" in md
+    # The speed check: both recipes trained on the same fold and scored on held-out data.
+    recipes = saved["speed"]["recipes"]
+    assert set(recipes) == {"seed recipe", "nhtad default"}
+    assert recipes["seed recipe"]["params"]["batch_size"] == 200
+    assert all(r["seconds_one_fold"] > 0 and 0.5 < r["auc_signal"] <= 1 for r in recipes.values())
+    assert "## Training speed and quality" in md
 
 
 def test_nplm_table_study(tmp_path):
@@ -138,7 +151,7 @@ def test_nplm_table_study_on_an_lhco_file(lhco_files, tmp_path):
 
 
 def test_sacwola_study_resumes_from_its_checkpoint_to_the_same_table(tmp_path, monkeypatch):
-    from nhtad.studies import sacwola_table
+    from nhtad.studies import sacwola_checks, sacwola_table
     from nhtad.studies.sacwola_table import QUICK, run_sacwola_study
 
     cfg = replace(
@@ -150,9 +163,12 @@ def test_sacwola_study_resumes_from_its_checkpoint_to_the_same_table(tmp_path, m
         n_folds=2,
         max_epochs=1,
         mi_null_toys=0,
+        mismodelling_scan=(0.0, 4.0),
+        speed_signal_to_background=None,
     )
     folder = tmp_path / "ckpt"
     real = sacwola_table._one_realisation
+    real_scan = sacwola_checks.scan_one
     calls = []
 
     def interrupted_at_the_third(*args):
@@ -161,15 +177,28 @@ def test_sacwola_study_resumes_from_its_checkpoint_to_the_same_table(tmp_path, m
             raise KeyboardInterrupt
         return real(*args)
 
+    def scan_interrupted_at_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_scan(*args, **kwargs)
+
+    # First stopped inside the table, then inside the scan, then run to the end.
     monkeypatch.setattr(sacwola_table, "_one_realisation", interrupted_at_the_third)
     with pytest.raises(KeyboardInterrupt):
         run_sacwola_study(cfg, random_state=1, verbose=0, checkpoint=folder)
     monkeypatch.setattr(sacwola_table, "_one_realisation", real)
+    calls.clear()
+    monkeypatch.setattr(sacwola_checks, "scan_one", scan_interrupted_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_sacwola_study(cfg, random_state=1, verbose=0, checkpoint=folder)
+    monkeypatch.setattr(sacwola_checks, "scan_one", real_scan)
     out = tmp_path / "out"
     resumed = run_sacwola_study(cfg, random_state=1, verbose=0, checkpoint=folder, out=out)
     fresh = run_sacwola_study(cfg, random_state=1, verbose=0)
     assert resumed["table"] == fresh["table"]
     assert [r["mi_lam1"] for r in resumed["rows"]] == [r["mi_lam1"] for r in fresh["rows"]]
+    assert [r["z_honest"] for r in resumed["scan"]] == [r["z_honest"] for r in fresh["scan"]]
     # The example realisation (for the figures) came back from the checkpoint folder.
     assert len(list(out.glob("sacwola_table_fig*.png"))) == 2
     with pytest.raises(FileExistsError, match="already holds the outputs"):

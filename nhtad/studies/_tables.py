@@ -63,8 +63,13 @@ def check_outputs_free(out, stem, *, overwrite=False) -> None:
         )
 
 
-def write_outputs(out, stem, *, title, table, result, command, notes, figures, overwrite=False):
+def write_outputs(
+    out, stem, *, title, table, result, command, notes, figures, sections=(), overwrite=False
+):
     """Write ``stem.md``, ``stem.csv``, ``stem.json`` and ``stem_<figure>.png`` into ``out``.
+
+    ``sections`` are further ``(heading, text, table)`` parts of the markdown page, after the
+    main table (the CSV holds the main table only).
 
     Each file is written to a temporary name and renamed into place
     (:func:`~nhtad.utils.atomic.atomic_output`); earlier outputs are refused unless
@@ -90,6 +95,8 @@ def write_outputs(out, stem, *, title, table, result, command, notes, figures, o
     ]
     for name in figures:
         md.append(f"![{name}]({stem}_{name}.png)")
+    for heading, text, rows in sections:
+        md += ["", f"## {heading}", "", text, "", format_table(rows)]
     path = out / f"{stem}.md"
     with atomic_output(path, overwrite=overwrite, mode="w") as fh:
         fh.write("\n".join(md).rstrip() + "\n")
