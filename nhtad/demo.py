@@ -20,9 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .datasets import SignalRegion, make_lhco_like, sacwola_features
+from .stats.pvalues import significance_to_log_pvalue
+from .utils.summary import format_pvalue, significance_sentence
 from .utils.tables import format_table
 
-__all__ = ["DemoRow", "run_demo", "format_demo_table", "demo_summary"]
+__all__ = ["DemoRow", "run_demo", "format_demo_table", "demo_summary", "NEXT_COMMAND"]
+
+#: The command the demo points to next: the same chain over many realisations and S/B values,
+#: with the seed paper's baselines beside it, in its few-minute mode.
+NEXT_COMMAND = "nhtad study sacwola --quick --out nhtad-sacwola-quick"
 
 _DEMO_COLUMNS = (
     "S/B",
@@ -176,7 +182,26 @@ def demo_summary(rows) -> str:
         "The trained score depends on m_jj through its features even without signal, so the "
         "plain chi^2 law of the MI test does not hold; the default null lets the score drift "
         "smoothly with m_jj and counts only a change confined to the signal region.",
-        "Next: docs/study_honest_null.md (false-positive rates over 100 realisations per "
-        "background case), `nhtad.SACWoLaTest` on your own events, and docs/statistics.md.",
+        _z_meaning(rows),
+        f"Next: `{NEXT_COMMAND}` (a few minutes) repeats the chain over realisations and S/B "
+        "values, beside the anomaly cuts and the bump hunt (the seed paper's Table I); then "
+        "`nhtad.SACWoLaTest` on your own events, docs/study_honest_null.md (false-positive "
+        "rates over 100 realisations per background case) and docs/statistics.md.",
     ]
     return "\n".join(msgs)
+
+
+def _z_meaning(rows) -> str:
+    """What the default null's Z of the largest injected S/B (else of S/B = 0) says."""
+    if not rows:
+        return "What Z means: no row was run."
+    row = max(rows, key=lambda r: r.signal_to_background)
+    # p is formed from Z so that it still prints where the float p underflows.
+    log_p = significance_to_log_pvalue(row.z_default) if math.isfinite(row.z_default) else math.nan
+    p = format_pvalue(row.pvalue_default, log_p)
+    return (
+        f"What Z means: Z is the one-sided Gaussian significance of the p-value, "
+        f"Z = Phi^-1(1 - p). At S/B = {row.signal_to_background:g} the default null has p = {p}; "
+        f"{significance_sentence(row.z_default)} By convention Z = 3 (p = 1.3e-03) is evidence "
+        f"and Z = 5 (p = 2.9e-07) a discovery; Z <= 0 means no excess."
+    )

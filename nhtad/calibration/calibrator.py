@@ -5,7 +5,8 @@ cut-and-count on a score trained on the same data, NPLM's t) is calibrated by re
 *whole* chain on signal-free toys: ``ToyCalibrator(test, generator, n_toys).fit()`` clones
 ``test``, fits it on ``generator(seed)`` for every toy and keeps the statistics in
 ``null_distribution_``. The observed statistic's p-value is then the empirical
-``(1 + #{t_null >= t_obs}) / (1 + n)`` (``pvalue``).
+``(1 + #{t_null >= t_obs}) / (1 + n)`` (``pvalue``), never below ``1 / (n + 1)``
+(:class:`~nhtad.stats.ToyFloorWarning`); ``pvalue(t, extrapolate="chi2")`` goes beyond.
 
 Seeds: toy ``i`` uses the ``i``-th child of ``SeedSequence(random_state)`` (what
 ``SeedSequence.spawn`` gives), built from its spawn key alone, so
@@ -32,12 +33,13 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..stats.pvalues import empirical_log_pvalue, log_pvalue_to_significance
+from ..stats.pvalues import log_pvalue_to_significance
 from ..utils.random import as_seed_sequence
 from ..utils.validation import check_positive_int
 from .identity import refuse_different, require_identified, root_seed, run_identity
 from .power import power_at_significance
 from .storage import open_checkpoint, read_calibration, write_calibration
+from .toy_pvalues import toy_log_pvalue
 from .toys import ToyFailedError, join_toys, run_toy_indices, toy_indices, toy_seed
 
 __all__ = ["ToyCalibrator", "ToyFailedError"]
@@ -279,25 +281,48 @@ class ToyCalibrator(BaseEstimator):
             raise ValueError(f"t_obs must be finite; got {t_obs!r}.")
         return null, t.reshape(-1)
 
-    def log_pvalue(self, t_obs, *, ties="conservative", random_state=None):
+    def log_pvalue(self, t_obs, **kwargs):
         """Log of :meth:`pvalue` (same arguments)."""
         null, t = self._null_columns(t_obs)
-        out = empirical_log_pvalue(null, t, ties=ties, random_state=random_state)
+        out = toy_log_pvalue(null, t, **kwargs)
         return float(out[0]) if np.ndim(t_obs) == 0 else out
 
-    def pvalue(self, t_obs, *, ties="conservative", random_state=None):
-        """Empirical p-value of an observed statistic against the null toys.
+    def pvalue(self, t_obs, **kwargs):
+        """p-value of an observed statistic from the null toys, or from a law fitted to them.
 
-        ``p = (1 + #{t_null >= t_obs}) / (1 + n)`` (``ties="conservative"``: exactly valid,
-        super-uniform), or with the observed value ranked uniformly at random among the toys it
-        ties with (``ties="randomized"``: exactly uniform under the null, for discrete
-        statistics); :func:`nhtad.stats.empirical_pvalue` with these arguments. One p-value per
-        column when the toys have several statistics.
+        The empirical ``p = (1 + #{t_null >= t_obs}) / (1 + n)`` by default, never below
+        ``1 / (n + 1)``: a value beyond every toy warns with
+        :class:`~nhtad.stats.ToyFloorWarning`, which quotes the chi-square extrapolation where
+        one fits the toys. One p-value per column when the toys have several statistics.
+
+        Parameters
+        ----------
+        t_obs : float or array-like of shape (n_statistics,)
+        ties : {"conservative", "randomized"}, default="conservative"
+            ``"conservative"`` counts ties as at least as extreme (exactly valid,
+            super-uniform); ``"randomized"`` ranks the observed value uniformly at random among
+            the toys it ties with (exactly uniform under the null, for discrete statistics).
+            See :func:`nhtad.stats.empirical_pvalue`.
+        random_state : None, int or SeedSequence
+            Draws the uniforms of ``ties="randomized"``.
+        extrapolate : {None, "chi2"}, default=None
+            ``"chi2"``: the p-value under the chi-square fitted to the toys, each column on its
+            own (:func:`nhtad.stats.chi2_extrapolation`, the NPLM recipe of arXiv:2204.02317),
+            beyond the toys included; ``ties`` and ``random_state`` play no part.
+        min_ks_pvalue : float, default=0.05
+            ``extrapolate="chi2"`` refuses (``ValueError``) a fit whose KS p-value is lower.
+
+        Returns
+        -------
+        float or ndarray
         """
-        return np.exp(self.log_pvalue(t_obs, ties=ties, random_state=random_state))
+        return np.exp(self.log_pvalue(t_obs, **kwargs))
 
     def significance(self, t_obs, **kwargs):
-        """One-sided Gaussian Z of :meth:`pvalue`; at most ``Phi^{-1}(1 - 1/(n + 1))``."""
+        """One-sided Gaussian Z of :meth:`pvalue` (same arguments).
+
+        From the toys alone at most ``Phi^{-1}(1 - 1/(n + 1))``; ``extrapolate="chi2"`` is uncapped.
+        """
         return log_pvalue_to_significance(self.log_pvalue(t_obs, **kwargs))
 
     def power(self, significance=(2.0, 3.0)):

@@ -233,6 +233,10 @@ class MedianSignificance:
         0-based ranks, in the ascending alternative sample, of the order statistics used.
     confidence : float
         The coverage asked for.
+    at_floor : bool
+        The median lies beyond every null value, so ``significance`` is the floor
+        ``Phi^{-1}(1 - 1/(n_null + 1))`` of the null sample, a lower bound: more null toys, or a
+        fitted law (:func:`nhtad.stats.chi2_extrapolation`), are needed to resolve it.
     """
 
     significance: float
@@ -243,6 +247,7 @@ class MedianSignificance:
     rank_low: int
     rank_high: int
     confidence: float
+    at_floor: bool = False
 
 
 def median_significance(
@@ -284,14 +289,21 @@ def median_significance(
     rank_low = int(np.clip(stats.binom.ppf(a, n, 0.5) - 1, 0, n - 1))
     rank_high = int(np.clip(stats.binom.ppf(1.0 - a, n, 0.5), 0, n - 1))
     median = float(np.median(alt))
-    log_p = empirical_log_pvalue(null, median)
+    # A summary of many toys: being at the floor is reported by at_floor, not by a warning per
+    # order statistic.
+    log_p = empirical_log_pvalue(null, median, warn_floor=False)
+
+    def z(x):
+        return log_pvalue_to_significance(empirical_log_pvalue(null, x, warn_floor=False))
+
     return MedianSignificance(
         significance=log_pvalue_to_significance(log_p),
-        low=log_pvalue_to_significance(empirical_log_pvalue(null, alt[rank_low])),
-        high=log_pvalue_to_significance(empirical_log_pvalue(null, alt[rank_high])),
+        low=z(alt[rank_low]),
+        high=z(alt[rank_high]),
         log_pvalue=log_p,
         median_statistic=median,
         rank_low=rank_low,
         rank_high=rank_high,
         confidence=confidence,
+        at_floor=bool(median > null.max()),
     )

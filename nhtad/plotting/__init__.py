@@ -15,6 +15,8 @@ nhtad.plotting``) does not import it.
 - :func:`plot_score_distributions`: the same paper's Fig. 2
   (:mod:`~nhtad.plotting.score_distributions`);
 - :func:`plot_mi_null`: the same paper's Fig. 3 (:mod:`~nhtad.plotting.null_distributions`);
+- :func:`plot_null_fit`: null toys (log y) against their fitted chi-square, with the observed
+  value and its empirical and extrapolated Z (:mod:`~nhtad.plotting.null_fit`);
 - :func:`plot_power_curves`: the power curves of Grosso & Letizia, arXiv:2408.12296
   (:mod:`~nhtad.plotting.power_curves`);
 - :func:`plot_smooth_trend`: the score-bin shares per m_jj bin against the fitted smooth trend
@@ -32,6 +34,7 @@ import warnings
 from ..utils import tables as _tables
 from .mass_shift import plot_mass_shift
 from .null_distributions import plot_mi_null
+from .null_fit import plot_null_fit
 from .power_curves import plot_power_curves
 from .saving import save_figure
 from .score_distributions import plot_score_distributions
@@ -41,6 +44,7 @@ __all__ = [
     "plot_mass_shift",
     "plot_score_distributions",
     "plot_mi_null",
+    "plot_null_fit",
     "plot_power_curves",
     "plot_smooth_trend",
     "median_significance_table",

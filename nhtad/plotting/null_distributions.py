@@ -96,9 +96,11 @@ def plot_mi_null(result_or_null, observed=None, *, dof=None, n_events=None, ax=N
             observed = float(observed)
             if not math.isfinite(observed):
                 raise ValueError(f"observed must be finite; got {observed!r}.")
-            log_p = empirical_log_pvalue(null, observed)
-            lines.append(f"p = {math.exp(log_p):.3g} (toys)")
-            lines.append(f"Z = {log_pvalue_to_significance(log_p):.2f}")
+            # A figure says it in its text: at the floor p is an upper bound and Z a lower one.
+            log_p = empirical_log_pvalue(null, observed, warn_floor=False)
+            floor = observed > null.max()
+            lines.append(f"p {'<=' if floor else '='} {math.exp(log_p):.3g} (toys)")
+            lines.append(f"Z {'>=' if floor else '='} {log_pvalue_to_significance(log_p):.2f}")
         dof = None if dof is None else check_positive_int(dof, "dof")
         n_events = None if n_events is None else check_positive_int(n_events, "n_events")
         gamma_p_shown = False

@@ -19,6 +19,7 @@ from sklearn.utils.validation import indexable
 
 from ..utils.batches import run_batches
 from ..utils.random import as_seed_sequence, spawn_children
+from ..utils.summary import aligned, wrap
 from ..utils.validation import check_positive_int, check_sample_weight
 from .weights import check_region_labels, check_simulation_flags
 
@@ -56,6 +57,70 @@ class OutOfFoldScores:
     def simulation(self) -> np.ndarray:
         """Scores of the simulated events (a diagnostic: see :func:`decorrelation_report`)."""
         return self.scores[self.is_simulation]
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self) -> str:
+        """What was scored and how: events, folds, seeds and the score distributions, in words.
+
+        Returns
+        -------
+        str
+            Several lines, for a person to read; ``str(scores)`` gives the same text.
+        """
+        n_folds, n_seeds = self.seeds.shape if self.seeds.ndim == 2 else (self.seeds.size, 1)
+        per_fold = np.bincount(self.fold[self.fold >= 0], minlength=n_folds)
+        lines = [
+            f"OutOfFoldScores: {self.scores.size} events ({self.data.size} data, "
+            f"{self.simulation.size} simulation)",
+            *aligned(
+                [
+                    (
+                        "training",
+                        f"{n_folds} folds x {n_seeds} seed(s) = {n_folds * n_seeds} trained "
+                        f"models; every event is scored by "
+                        + (
+                            "the model"
+                            if n_seeds == 1
+                            else f"the mean of the {n_seeds} models (one per seed)"
+                        )
+                        + " of the fold that held it out, never by a model that saw it",
+                    ),
+                    ("events per fold", _range_text(per_fold, "{:d}")),
+                    ("data scores", _distribution_text(self.data)),
+                    ("simulation scores", _distribution_text(self.simulation)),
+                ]
+            ),
+        ]
+        if self.simulation.size:
+            lines.append(
+                wrap(
+                    "Next: decorrelation_report(scores.scores, mjj, is_simulation=...) checks "
+                    "that the score did not learn m_jj (AUC of the signal region vs the "
+                    "sidebands on simulation near 0.5).",
+                    indent="  ",
+                    first="  ",
+                )
+            )
+        return "\n".join(lines)
+
+
+def _range_text(values, fmt) -> str:
+    if values.size == 0:
+        return "none"
+    low, high = values.min(), values.max()
+    return fmt.format(low) if low == high else f"{fmt.format(low)} to {fmt.format(high)}"
+
+
+def _distribution_text(values) -> str | None:
+    """Mean, standard deviation and range of some scores (None without any)."""
+    if values.size == 0:
+        return None
+    return (
+        f"mean {values.mean():.4g}, sd {values.std():.4g}, "
+        f"range [{values.min():.4g}, {values.max():.4g}]"
+    )
 
 
 def _fit_and_score(fit, estimator, X, y, fit_params, method):

@@ -4,8 +4,8 @@ Every test is a scikit-learn style estimator (:class:`BaseTest`) whose ``fit(s, 
 test on the events' scores ``s`` and their ``y`` (m_jj, or region / data-reference labels) and
 sets ``statistic_``, ``pvalue_``, ``log_pvalue_``, ``significance_`` (Z), ``n_events_`` and
 ``result_`` (a frozen :class:`TestResult` whose ``method`` says how p was obtained:
-"asymptotic", "exact", "resampled", "toys" or "bound"); ``score(s, y)`` returns Z and
-``test(s, y)`` the :class:`TestResult`.
+"asymptotic", "exact", "resampled", "toys", "bound" or "extrapolated"); ``score(s, y)``
+returns Z and ``test(s, y)`` the :class:`TestResult`.
 
 What to use when
 ----------------
@@ -34,8 +34,10 @@ What to use when
   :class:`MultipleTestCombination` (arXiv:2408.12296), or :class:`nhtad.scoring.NPLMTest`.
 - **p-values far in the tail**: every p is kept in log space
   (:func:`log_pvalue_to_significance`, :func:`significance_to_log_pvalue`), so Z = 40 is a
-  number; empirical p-values from toys saturate at ``1 / (n + 1)``: extrapolate with
-  :func:`fit_chi2_dof` where the statistic has a chi-square law.
+  number; empirical p-values from toys saturate at ``1 / (n + 1)`` (a
+  :class:`ToyFloorWarning` says when, and :func:`toys_needed` how many toys a Z needs):
+  extrapolate with :func:`chi2_extrapolation` (the chi-square fitted by :func:`fit_chi2_dof`)
+  where the statistic has a chi-square law.
 """
 
 from .association import HomogeneousAssociationTest
@@ -43,7 +45,14 @@ from .base import BaseTest, TestResult
 from .binning import equal_count_binning, equal_count_edges, min_count_for
 from .blum_kiefer_rosenblatt import bkr_log_sf
 from .bump_hunt import BackgroundFitError, BumpHuntTest, ProfileLikelihood, profile_likelihood_q0
-from .chi2_fit import Chi2Fit, Chi2Significance, chi2_significance, fit_chi2_dof
+from .chi2_fit import (
+    Chi2Extrapolation,
+    Chi2Fit,
+    Chi2Significance,
+    chi2_extrapolation,
+    chi2_significance,
+    fit_chi2_dof,
+)
 from .combination import combined_statistic, log_pvalue_bound
 from .cut_and_count import AnomalyCutTest, CutAndCountTest, TemplateCutAndCountTest
 from .distance_correlation import DistanceCorrelationTest, distance_covariance_u
@@ -68,6 +77,7 @@ from .pvalues import (
     significance_to_log_pvalue,
 )
 from .smooth_trend import SmoothTrendIndependenceTest
+from .toy_floor import ToyFloorWarning, toys_needed
 
 __all__ = [
     "BaseTest",
@@ -112,4 +122,8 @@ __all__ = [
     "Chi2Fit",
     "chi2_significance",
     "Chi2Significance",
+    "chi2_extrapolation",
+    "Chi2Extrapolation",
+    "ToyFloorWarning",
+    "toys_needed",
 ]

@@ -9,20 +9,34 @@ from types import MappingProxyType
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
 
+from ..utils import summary as _text
 from .pvalues import log_pvalue_to_significance
 
-__all__ = ["TestResult", "BaseTest", "ASYMPTOTIC", "EXACT", "RESAMPLED", "TOYS", "BOUND", "METHODS"]
+__all__ = [
+    "TestResult",
+    "BaseTest",
+    "ASYMPTOTIC",
+    "EXACT",
+    "RESAMPLED",
+    "TOYS",
+    "BOUND",
+    "EXTRAPOLATED",
+    "METHODS",
+]
 
 #: How a p-value was obtained: an asymptotic law (chi^2, Gamma, normal); an exact finite-sample
 #: law; resampling of the observed events (permutation, relabelling, bootstrap); toys of the
-#: whole chain; or a bound (the true p-value is at most the reported one).
+#: whole chain; a bound (the true p-value is at most the reported one); or a law fitted to
+#: null toys, applied beyond them (the chi-square of NPLM's t, past the toys' 1/(n + 1) floor).
 ASYMPTOTIC = "asymptotic"
 EXACT = "exact"
 RESAMPLED = "resampled"
 TOYS = "toys"
 BOUND = "bound"
-METHODS = (ASYMPTOTIC, EXACT, RESAMPLED, TOYS, BOUND)
+EXTRAPOLATED = "extrapolated"
+METHODS = (ASYMPTOTIC, EXACT, RESAMPLED, TOYS, BOUND, EXTRAPOLATED)
 
 
 # eq=False: results hold arrays, for which field-wise == is ambiguous; compare fields explicitly.
@@ -39,10 +53,11 @@ class TestResult:
     significance : float
         One-sided Gaussian significance ``Z = Phi^{-1}(1 - p)``, computed from ``log_pvalue``
         so it stays finite far into the tail.
-    method : {"asymptotic", "exact", "resampled", "toys", "bound"}
+    method : {"asymptotic", "exact", "resampled", "toys", "bound", "extrapolated"}
         How the p-value was obtained: an asymptotic null law, an exact finite-sample law,
-        resampling of the observed events, toys of the whole chain, or an upper bound on the
-        p-value (the significance is then a lower bound).
+        resampling of the observed events, toys of the whole chain, an upper bound on the
+        p-value (the significance is then a lower bound), or a law fitted to null toys and
+        extrapolated beyond them (``details`` has the fit and the empirical p-value).
     null_distribution : ndarray or None
         Resampled null statistics (read-only), ``None`` for asymptotic p-values.
     n_events : int
@@ -98,6 +113,48 @@ class TestResult:
             f"n_events={self.n_events}{null})"
         )
 
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self) -> str:
+        """The result in words: test, statistic, p, Z and its meaning, how p was obtained.
+
+        ``Z = Phi^{-1}(1 - p)`` is the one-sided Gaussian significance (Cowan, Cranmer, Gross,
+        Vitells, EPJC 71 (2011) 1554, eq. 1); p is printed from ``log_pvalue`` when the float
+        underflows. The scalar and short-tuple entries of ``details`` follow (arrays and nested
+        records are left to the attributes), then, for tests that compare an observed with an
+        expected count, why Z can be below ``S / sqrt(B)``.
+
+        Returns
+        -------
+        str
+            Several lines, for a person to read; ``str(result)`` gives the same text.
+        """
+        n_null = 0 if self.null_distribution is None else int(self.null_distribution.size)
+        name = self.test or "TestResult"
+        log_p = "" if math.isnan(self.log_pvalue) else f" (log p = {self.log_pvalue:.6g})"
+        lines = [f"{name}: test of the background-only hypothesis"]
+        lines += _text.aligned(
+            [
+                ("statistic", f"{self.statistic:.6g}"),
+                ("p-value", _text.format_pvalue(self.pvalue, self.log_pvalue) + log_p),
+                (
+                    "significance",
+                    _text.significance_sentence(
+                        self.significance, lower_bound=self.method == BOUND
+                    ),
+                ),
+                ("p obtained", _text.method_text(self.method, self.details, n_null)),
+                ("events", f"{self.n_events}"),
+            ]
+        )
+        rows, notes = _text.detail_lines(self.details)
+        if rows:
+            lines += ["  details:", *rows]
+        lines += _text.counting_lines(self.details, self.significance)
+        lines += [_text.wrap(note, indent="    ", first="  note: ") for note in notes]
+        return "\n".join(lines)
+
 
 class BaseTest(BaseEstimator):
     """Base class of nhtad's tests of the null hypothesis.
@@ -135,6 +192,17 @@ class BaseTest(BaseEstimator):
     def test(self, s, y=None, **fit_params) -> TestResult:
         """Fit the test on ``(s, y)`` and return the frozen :class:`TestResult`."""
         return self.fit(s, y, **fit_params).result_
+
+    def summary(self) -> str:
+        """The fitted result in words: :meth:`TestResult.summary` of ``result_``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        """
+        check_is_fitted(self, "result_")
+        return self.result_.summary()
 
     def _accepts_simulation(self) -> bool:
         """Whether ``fit`` takes the simulation's scores (``s_simulation``, ``y_simulation``).

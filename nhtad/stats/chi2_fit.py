@@ -7,6 +7,11 @@ NPLM-FLK code, ``return_best_chi2dof``) take the degrees of freedom that minimis
 Kolmogorov-Smirnov distance between the null toys and ``chi2(dof)``, and quote asymptotic
 p-values of larger t with that dof. The fitted dof
 comes out close to the null median of t (about 120 at sigma 4.6 on the LHCO 6D arrays).
+
+That is also the way past the floor of toy p-values: ``n`` toys give no p-value below
+``1 / (n + 1)`` (:class:`~nhtad.stats.ToyFloorWarning`), the fitted chi-square gives one for
+any t. :func:`chi2_extrapolation` applies it, only where the fit describes the toys, and keeps
+the empirical p-value beside it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,30 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from ..utils.validation import check_events_vector
-from .pvalues import chi2_log_sf, log_pvalue_to_significance
+from .pvalues import (
+    TIE_RTOL,
+    _tail_counts,
+    chi2_log_sf,
+    empirical_log_pvalue,
+    log_pvalue_to_significance,
+)
+from .toy_floor import ToyFloorWarning, warn_toy_floor
 
-__all__ = ["Chi2Fit", "Chi2Significance", "fit_chi2_dof", "chi2_significance"]
+__all__ = [
+    "Chi2Fit",
+    "Chi2Significance",
+    "Chi2Extrapolation",
+    "fit_chi2_dof",
+    "chi2_significance",
+    "chi2_extrapolation",
+    "MIN_KS_PVALUE",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Smallest Kolmogorov-Smirnov p-value of the fit at which :func:`chi2_extrapolation` accepts
+#: a chi-square as the law of the toys.
+MIN_KS_PVALUE = 0.05
 
 _DEFAULT_GRID_POINTS = 401
 # Cap on the (dof, toy) matrix of chi2 CDFs held at once, ~16 MB of float64.
@@ -86,6 +110,25 @@ class Chi2Fit:
     def significance(self, statistic) -> Chi2Significance:
         """Asymptotic ``(log_pvalue, significance)`` of ``statistic`` at the fitted dof."""
         return chi2_significance(statistic, self.dof)
+
+    def require(self, min_ks_pvalue=MIN_KS_PVALUE) -> Chi2Fit:
+        """``self`` if its KS p-value reaches ``min_ks_pvalue``, else a ``ValueError``.
+
+        The dof is tuned on the same toys, which makes the KS p-value optimistic, so a fit
+        below the threshold is clearly poor, and its tail would extrapolate nothing.
+        """
+        min_ks = float(min_ks_pvalue)
+        if not 0.0 <= min_ks < 1.0:
+            raise ValueError(f"min_ks_pvalue must lie in [0, 1); got {min_ks_pvalue!r}.")
+        if self.ks_pvalue < min_ks:
+            raise ValueError(
+                f"the chi2(dof = {self.dof:.4g}) fitted to the {self.n_toys} null toys does not "
+                f"describe them (KS distance {self.ks_statistic:.3g}, KS p = "
+                f"{self.ks_pvalue:.3g} < min_ks_pvalue = {min_ks:g}), so its tail would "
+                "extrapolate nothing. Run more toys, check that the statistic has a chi-square "
+                "law, or pass a lower min_ks_pvalue if you accept the fit."
+            )
+        return self
 
 
 def _ks_distances(sorted_t: np.ndarray, dofs: np.ndarray) -> np.ndarray:
@@ -185,3 +228,161 @@ def fit_chi2_dof(statistics, dof_grid=None) -> Chi2Fit:
     return Chi2Fit(
         dof=float(dof), ks_statistic=float(ks.statistic), ks_pvalue=float(ks.pvalue), n_toys=t.size
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Chi2Extrapolation:
+    """A chi-square fitted to null toys and applied to observed statistics, with their empirical p.
+
+    Returned by :func:`chi2_extrapolation`.
+
+    Attributes
+    ----------
+    statistic : float or ndarray
+        The observed statistics.
+    log_pvalue, significance : float or ndarray
+        ``log p`` and Z under ``chi2(fit.dof)``: the extrapolation.
+    empirical_log_pvalue, empirical_significance : float or ndarray
+        ``log p`` and Z from the toys alone, ``(1 + #{t_null >= t}) / (1 + n)``, floored at
+        ``1 / (n + 1)``.
+    fit : Chi2Fit
+        The fitted law: ``dof``, ``ks_statistic``, ``ks_pvalue``, ``n_toys``.
+    min_ks_pvalue : float
+        The KS p-value below which the fit is not accepted.
+    """
+
+    statistic: float | np.ndarray
+    log_pvalue: float | np.ndarray
+    significance: float | np.ndarray
+    empirical_log_pvalue: float | np.ndarray
+    empirical_significance: float | np.ndarray
+    fit: Chi2Fit
+    min_ks_pvalue: float = MIN_KS_PVALUE
+
+    @property
+    def acceptable(self) -> bool:
+        """Whether the KS p-value of the fit reaches ``min_ks_pvalue``."""
+        return self.fit.ks_pvalue >= self.min_ks_pvalue
+
+    @property
+    def details(self) -> dict:
+        """The fit and the empirical p-value beside the extrapolated one, for a TestResult."""
+        return {
+            "extrapolation": "chi2",
+            "chi2_dof": self.fit.dof,
+            "ks_statistic": self.fit.ks_statistic,
+            "ks_pvalue": self.fit.ks_pvalue,
+            "min_ks_pvalue": self.min_ks_pvalue,
+            "n_toys": self.fit.n_toys,
+            "empirical_log_pvalue": self.empirical_log_pvalue,
+            "empirical_pvalue": np.exp(self.empirical_log_pvalue),
+            "empirical_significance": self.empirical_significance,
+        }
+
+
+def _extrapolate(null, observed, fit: Chi2Fit, min_ks_pvalue: float) -> Chi2Extrapolation:
+    log_p, z = chi2_significance(observed, fit.dof)
+    # The fit is the remedy for the floor, so the empirical p beside it need not warn again.
+    empirical = empirical_log_pvalue(null, observed, warn_floor=False)
+    statistic = np.asarray(observed, dtype=float)
+    return Chi2Extrapolation(
+        statistic=float(statistic) if statistic.ndim == 0 else statistic,
+        log_pvalue=log_p,
+        significance=z,
+        empirical_log_pvalue=empirical,
+        empirical_significance=log_pvalue_to_significance(empirical),
+        fit=fit,
+        min_ks_pvalue=float(min_ks_pvalue),
+    )
+
+
+def chi2_extrapolation(null, observed, *, min_ks_pvalue=MIN_KS_PVALUE, dof_grid=None, fit=None):
+    """p-value of observed statistics from the chi-square fitted to null toys, beyond the toys.
+
+    ``n`` toys give empirical p-values no smaller than ``1 / (n + 1)``. Where the statistic
+    follows a chi-square (NPLM's t; Letizia et al., EPJC 82, 879 (2022), arXiv:2204.02317,
+    quote ``chi2(dof)`` p-values with the dof fitted to the toys), the fitted law gives the
+    p-value of any t, in log space so that Z stays finite far into the tail
+    (:func:`chi2_significance`). The law is fitted by :func:`fit_chi2_dof` and used only when it
+    describes the toys: its KS p-value must reach ``min_ks_pvalue``. That check sees the toys'
+    range only; beyond it, the result rests on the chi-square shape of the tail.
+
+    Parameters
+    ----------
+    null : array-like of shape (n_toys,)
+        Null statistics, > 0 (at least 2).
+    observed : float or array-like
+        Statistics to extrapolate.
+    min_ks_pvalue : float, default=0.05
+        Smallest accepted KS p-value of the fit. The dof is tuned on the same toys, which makes
+        this p-value optimistic, so a fit below it is clearly poor.
+    dof_grid : array-like, optional
+        Passed to :func:`fit_chi2_dof`.
+    fit : Chi2Fit, optional
+        A fit of ``null`` already made (``fit_chi2_dof(null)``), used instead of fitting again.
+
+    Returns
+    -------
+    Chi2Extrapolation
+        The chi-square ``log_pvalue`` and ``significance``, the empirical ones beside them,
+        and the ``fit``.
+
+    Raises
+    ------
+    ValueError
+        If the fit's KS p-value is below ``min_ks_pvalue`` (the message names both), or the
+        null cannot be fitted (see :func:`fit_chi2_dof`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> null = np.random.default_rng(0).chisquare(100, size=200)
+    >>> result = chi2_extrapolation(null, 400.0)
+    >>> bool(result.significance > 10 > result.empirical_significance)
+    True
+    """
+    if fit is None:
+        fit = fit_chi2_dof(null, dof_grid=dof_grid)
+    fit.require(min_ks_pvalue)
+    return _extrapolate(np.asarray(null, dtype=float), observed, fit, float(min_ks_pvalue))
+
+
+def warn_floor_with_chi2(null, observed, *, what="toys", min_ks_pvalue=MIN_KS_PVALUE) -> None:
+    """Warn with :class:`ToyFloorWarning` if observed statistics lie beyond every toy.
+
+    For a statistic that may follow a chi-square: the warning quotes, for each observed value
+    at the floor, the extrapolation of the chi-square fitted to its column of toys, or says
+    that the fit is poor; a column that cannot be fitted (values <= 0) gets the generic advice.
+
+    Parameters
+    ----------
+    null : array-like of shape (n_toys,) or (n_toys, m)
+        Null statistics, one column per statistic.
+    observed : float or array-like of shape (m,)
+        One observed value per column.
+    what : str, default="toys"
+        What the draws are, for the message.
+    min_ks_pvalue : float, default=0.05
+        Smallest KS p-value at which the message quotes an extrapolation.
+    """
+    columns = np.asarray(null, dtype=float).reshape(np.shape(null)[0], -1)
+    t = np.asarray(observed, dtype=float).reshape(-1)
+    at_least, _ = _tail_counts(columns, t, TIE_RTOL, strict=False)
+    floor = np.flatnonzero(at_least == 0)
+    if floor.size == 0:
+        return
+    extrapolations = []
+    for j in floor:  # the few statistics at the floor, each fitted to its own toys
+        try:
+            fit = fit_chi2_dof(columns[:, j])
+        except ValueError:
+            continue
+        extrapolations.append(_extrapolate(columns[:, j], t[j], fit, min_ks_pvalue))
+    warning = ToyFloorWarning.at_floor(
+        columns.shape[0],
+        n_at_floor=floor.size,
+        n_observed=t.size,
+        extrapolations=extrapolations,
+        what=what,
+    )
+    warn_toy_floor(warning)

@@ -12,9 +12,13 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
+from ..utils.summary import aligned, format_pvalue, significance_sentence
 from .pvalues import significance_to_log_pvalue
 
 __all__ = ["ProfileLikelihood", "profile_likelihood_q0"]
+
+#: Counts shown by the summary of an array result (the rest are counted).
+_MAX_SHOWN = 5
 
 
 class ProfileLikelihood(NamedTuple):
@@ -26,6 +30,50 @@ class ProfileLikelihood(NamedTuple):
     signal_yield: float | np.ndarray
     signal_yield_error: float | np.ndarray
     nuisance_conditional: float | np.ndarray
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self) -> str:
+        """The discovery test of the count in words (one block per count for array input).
+
+        ``Z = sqrt(q0)`` is the one-sided Gaussian significance of the half-chi^2 law of
+        ``q0`` (Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, eqs. 12 and 52).
+
+        Returns
+        -------
+        str
+            Several lines, for a person to read; ``str(result)`` gives the same text.
+        """
+        values = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in self))
+        size = values[0].size
+        shown = min(size, _MAX_SHOWN)
+        # Flattened so one block per count reads the same for a scalar and for an array.
+        flat = [v.reshape(-1)[:shown] for v in values]
+        head = "ProfileLikelihood: discovery test of a count with an uncertain background"
+        lines = [head if size == 1 else f"{head} ({size} counts)"]
+        for k in range(shown):
+            q0, z, log_p, mu, mu_error, theta = (float(v[k]) for v in flat)
+            if size > 1:
+                lines.append(f"  [{k}]")
+            lines += aligned(
+                [
+                    ("q0", f"{q0:.6g}"),
+                    ("p-value", format_pvalue(float(np.exp(log_p)), log_p)),
+                    ("significance", significance_sentence(z)),
+                    ("p obtained", "asymptotic: the half-chi^2 law of q0, Z = sqrt(q0)"),
+                    ("signal yield", f"mu_hat = N - B = {mu:.4g} +- {mu_error:.3g} events"),
+                    (
+                        "background pull",
+                        f"theta_hathat = {theta:.4g} events: how far the fit under mu = 0 "
+                        f"moves the background within its uncertainty towards N",
+                    ),
+                ],
+                indent="    " if size > 1 else "  ",
+            )
+        if shown < size:
+            lines.append(f"  ... {size - shown} more")
+        return "\n".join(lines)
 
 
 def profile_likelihood_q0(n_observed, background, background_error) -> ProfileLikelihood:

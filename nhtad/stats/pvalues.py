@@ -20,6 +20,7 @@ import numpy as np
 from scipy import special
 
 from ..utils.random import as_seed_sequence
+from .toy_floor import ToyFloorWarning, warn_toy_floor
 
 __all__ = [
     "log_gamma_sf",
@@ -231,13 +232,19 @@ def _libm(function, values: np.ndarray) -> np.ndarray:
     )
 
 
-def _empirical(null_distribution, observed, *, ties, random_state, rtol, log: bool):
+def _empirical(null_distribution, observed, *, ties, random_state, rtol, warn_floor, log: bool):
     if ties not in TIES:
         raise ValueError(f"ties must be 'conservative' or 'randomized'; got {ties!r}.")
     leave_one_out = observed is None
     null, obs = _check_null(null_distribution, observed, leave_one_out)
     at_least, above = _tail_counts(null, obs, rtol, strict=ties == "randomized")
     n = null.shape[0]
+    if warn_floor is None:
+        warn_floor = not leave_one_out and obs.ndim == 0
+    if warn_floor and not leave_one_out:
+        at_floor = int(np.count_nonzero(at_least == 0))
+        if at_floor:
+            warn_toy_floor(ToyFloorWarning.at_floor(n, n_at_floor=at_floor, n_observed=obs.size))
     if leave_one_out:
         # Each value is one of the null draws: it is compared with the n - 1 others, so it
         # leaves its own count (it always ties with itself) and the size of its reference.
@@ -260,16 +267,34 @@ def _empirical(null_distribution, observed, *, ties, random_state, rtol, log: bo
 
 
 def empirical_log_pvalue(
-    null_distribution, observed=None, *, ties="conservative", random_state=None, rtol=TIE_RTOL
+    null_distribution,
+    observed=None,
+    *,
+    ties="conservative",
+    random_state=None,
+    rtol=TIE_RTOL,
+    warn_floor=None,
 ):
     """Logarithm of :func:`empirical_pvalue` (same arguments), without forming ``p``."""
     return _empirical(
-        null_distribution, observed, ties=ties, random_state=random_state, rtol=rtol, log=True
+        null_distribution,
+        observed,
+        ties=ties,
+        random_state=random_state,
+        rtol=rtol,
+        warn_floor=warn_floor,
+        log=True,
     )
 
 
 def empirical_pvalue(
-    null_distribution, observed=None, *, ties="conservative", random_state=None, rtol=TIE_RTOL
+    null_distribution,
+    observed=None,
+    *,
+    ties="conservative",
+    random_state=None,
+    rtol=TIE_RTOL,
+    warn_floor=None,
 ):
     """Empirical p-value of observed statistics against a sample of the null distribution.
 
@@ -299,6 +324,15 @@ def empirical_pvalue(
         Draws ``U`` (one per observed value) when ``ties="randomized"``.
     rtol : float, default=1e-12
         Relative tie tolerance (at least the machine epsilon in absolute terms).
+    warn_floor : bool or None, default=None
+        Whether to warn with :class:`~nhtad.stats.ToyFloorWarning` when an observed value is
+        beyond every null value, so that its p-value is the floor ``1/(n + 1)`` and its Z a
+        cap set by ``n``. ``None`` warns for a scalar ``observed``, the p-value a test
+        reports; an array of observed values (signal toys of a power curve, rows before a
+        combination) is a bulk evaluation in which values at the floor are expected and
+        counted by the caller. ``True`` warns for arrays too, ``False`` never. Leave-one-out
+        p-values (``observed=None``) never warn: the largest null value is at the floor by
+        construction.
 
     Returns
     -------
@@ -310,9 +344,20 @@ def empirical_pvalue(
     ------
     ValueError
         For an empty or NaN null, a NaN observed value, a shape mismatch, or an unknown ``ties``.
+
+    Warns
+    -----
+    ToyFloorWarning
+        When ``warn_floor`` and an observed value exceeds every null value (see above).
     """
     return _empirical(
-        null_distribution, observed, ties=ties, random_state=random_state, rtol=rtol, log=False
+        null_distribution,
+        observed,
+        ties=ties,
+        random_state=random_state,
+        rtol=rtol,
+        warn_floor=warn_floor,
+        log=False,
     )
 
 

@@ -5,6 +5,10 @@ The resamples are split into fixed-size batches and each batch gets its own chil
 :func:`nhtad.utils.batches.run_batches`. How batches are spread over workers therefore cannot
 change the result, and moving the work to Dask or Ray with ``joblib.parallel_config(backend=...)``
 gives the same numbers.
+
+The p-value of the observed statistic against the resamples is
+:func:`nhtad.stats.empirical_pvalue`, which cannot go below ``1 / (n_resamples + 1)`` and
+warns (:class:`~nhtad.stats.ToyFloorWarning`) when the statistic lies beyond every resample.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def resample_null(
         _run_batch,
         list(zip(seeds, sizes)),
         args=(batch_statistics, args),
+        sizes=sizes,
         n_jobs=n_jobs,
         verbose=verbose,
         desc=desc,
@@ -107,8 +112,10 @@ def check_resamples_fit(n_resamples: int, batch_size: int | None = None) -> None
         name="n_resamples",
         holds="the null statistics",
         fix=(
-            "Use fewer resamples: n resamples resolve p-values down to about 1/(n + 1) "
-            "(n_resamples=9999 reaches p ~ 1e-4)."
+            "Use fewer resamples: n resamples resolve p-values down to 1/(n + 1) "
+            "(n_resamples=9999 reaches p = 1e-4; nhtad.stats.toys_needed(z) gives n for a "
+            "significance z). Smaller p-values need a law fitted to the resamples, such as "
+            "nhtad.stats.chi2_extrapolation for a chi-square statistic."
         ),
     )
 
