@@ -12,21 +12,32 @@ follows the recipe of scikit-learn's ``permutation_test_score``:
    runs them (``joblib.parallel_config(backend="dask")`` moves them to a cluster) cannot
    change a number;
 3. :func:`run_batches` hands the batches to ``joblib.Parallel`` as a generator, with a progress
-   bar, and stops joblib's workers when interrupted.
+   bar over the items (toys, resamples), and stops joblib's workers when interrupted;
+4. every batch runs under :func:`~nhtad.utils.threads.limit_threads` with the worker's share
+   of the cores (:func:`~nhtad.utils.threads.worker_thread_limit`), applied inside the worker
+   by the batch itself, so that BLAS, OpenMP and torch threads do not outnumber the cores.
+
+:func:`shutdown_workers` stops joblib's reusable pool of loky worker processes, for the end
+of a program or a test session.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
 from .interrupt import sigterm_as_exit
-from .progress import progress
+from .progress import progress_bar
+from .threads import limit_threads, worker_thread_limit
 from .validation import check_positive_int
 
-__all__ = ["fixed_batches", "run_batches"]
+__all__ = ["fixed_batches", "run_batches", "shutdown_workers"]
+
+logger = logging.getLogger(__name__)
 
 
 def fixed_batches(items: Sequence, batch_size: int) -> list:
@@ -51,9 +62,19 @@ def fixed_batches(items: Sequence, batch_size: int) -> list:
     return [items[k : k + batch_size] for k in range(0, len(items), batch_size)]
 
 
-def _run_one(k, task, batch, args):
+def _run_one(k, task, batch, args, n_threads):
     # The batch's position travels with its result: unordered results come back as they finish.
-    return k, task(batch, *args)
+    # The thread limit travels with the batch too: a loky worker or a Dask worker shares no
+    # module state with the parent. torch is limited where the worker has imported it; a
+    # worker never imports it for nothing (seconds, hundreds of MB).
+    with limit_threads(n_threads):
+        return k, task(batch, *args)
+
+
+def _batch_size(batch) -> int:
+    # What fixed_batches makes (slices of a list, range or array) holds items; anything else,
+    # e.g. a tuple of one task's arguments, is one item.
+    return len(batch) if isinstance(batch, list | range | np.ndarray) else 1
 
 
 def run_batches(
@@ -66,6 +87,8 @@ def run_batches(
     on_result: Callable | None = None,
     verbose=0,
     desc=None,
+    sizes: Sequence[int] | None = None,
+    n_threads=None,
 ) -> list:
     """``[task(batch, *args) for batch in batches]``, in parallel through joblib.
 
@@ -92,9 +115,19 @@ def run_batches(
         ``on_result(batch, result)`` in the parent for each finished batch, e.g. to append it
         to a checkpoint; an exception it raises stops the run.
     verbose : int, default=0
-        Progress bar over batches when > 0.
+        Progress bar over the items when > 0.
     desc : str, optional
         Label of the progress bar.
+    sizes : sequence of int, optional
+        Items in each batch, which the progress bar counts. By default ``len(batch)`` for a
+        list, range or array (what :func:`fixed_batches` makes) and 1 for anything else (a
+        tuple describing one task, e.g. a seed and a number of resamples: pass ``sizes``
+        then).
+    n_threads : int, optional
+        BLAS/OpenMP/torch threads in each worker. By default the worker's share of the cores
+        (:func:`~nhtad.utils.threads.thread_budget`), or ``NHTAD_NUM_THREADS`` when set; with
+        one worker the calling process's settings are left alone unless one of the two is
+        given.
 
     Returns
     -------
@@ -107,18 +140,32 @@ def run_batches(
     has no SIGTERM handler of its own, see :func:`~nhtad.utils.interrupt.sigterm_as_exit`) or
     any other exception stops joblib's workers at once and propagates; what ``on_result`` has
     received by then is the caller's to keep.
+
+    The thread limit covers the libraries a worker has loaded when a batch starts (those its
+    arguments need are loaded while they are unpickled). A worker that first imports torch
+    inside a batch runs that batch with torch's default threads, which joblib's loky backend
+    sets to ``cores // n_jobs`` through ``OMP_NUM_THREADS``; its later batches are limited.
     """
     results = [None] * len(batches)
     if not batches:
         return results
-    tasks = (delayed(_run_one)(k, task, batch, args) for k, batch in enumerate(batches))
+    if sizes is None:
+        sizes = [_batch_size(batch) for batch in batches]
+    elif len(sizes) != len(batches):
+        raise ValueError(
+            f"sizes must give the items of each of the {len(batches)} batches; got "
+            f"{len(sizes)} sizes."
+        )
+    n_threads = worker_thread_limit(n_jobs, n_threads)
+    tasks = (delayed(_run_one)(k, task, batch, args, n_threads) for k, batch in enumerate(batches))
     how = "generator" if ordered else "generator_unordered"
     finished = None
     try:
-        with sigterm_as_exit():
+        with sigterm_as_exit(), progress_bar(total=sum(sizes), verbose=verbose, desc=desc) as bar:
             finished = Parallel(n_jobs=n_jobs, return_as=how)(tasks)
-            for k, result in progress(finished, total=len(batches), verbose=verbose, desc=desc):
+            for k, result in finished:
                 results[k] = result
+                bar.update(sizes[k])
                 if on_result is not None:
                     on_result(batches[k], result)
     except BaseException:
@@ -130,3 +177,36 @@ def run_batches(
                 finished.close()
         raise
     return results
+
+
+def shutdown_workers() -> bool:
+    """Stop joblib's reusable pool of loky worker processes now, killing busy workers.
+
+    joblib keeps its loky workers alive between ``Parallel`` calls (and for minutes after the
+    last one) to spare their start-up. At interpreter exit, loky asks each worker to stop and
+    waits for it without a time limit: a worker that never reads the request (one stuck on a
+    queue's semaphore, or still running a task) then keeps the program from exiting after
+    its work is done. Call this at the end of a program or test session, before the
+    interpreter exits; the next ``Parallel`` call starts a fresh pool.
+
+    The pool is joblib's process-wide singleton, shared with any other joblib user in the
+    process; the function does not create one when there is none.
+
+    Returns
+    -------
+    bool
+        Whether there was a pool to stop.
+    """
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # a joblib without loky
+        return False
+    # loky keeps the pool in this module variable; get_reusable_executor() would start one.
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is None or executor._flags.shutdown:
+        return False
+    logger.debug("stopping joblib's loky workers")
+    # joblib's MemmappingExecutor also removes its memmapped temporary folders in terminate().
+    stop = getattr(executor, "terminate", None) or executor.shutdown
+    stop(kill_workers=True)
+    return True
