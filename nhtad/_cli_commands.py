@@ -2,8 +2,9 @@
 
 Every command is a thin layer over the library: it reads what the command line names, calls
 the library with the options of the same names (:func:`_options`) and prints its result for a
-person to read (a table, a test result, where the outputs went). Errors are exceptions that
-:func:`nhtad.cli.main` turns into one line.
+person to read (a table, where the outputs went). Errors are exceptions that
+:func:`nhtad.cli.main` turns into one line. The tests of ``nhtad test`` are in
+:mod:`nhtad._cli_tests`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ._cli_files import read_table, refuse_existing
+from ._cli_files import refuse_existing
 
-__all__ = ["cmd_demo", "cmd_generate", "cmd_test_mi", "cmd_study_sacwola", "cmd_study_nplm"]
+__all__ = ["cmd_demo", "cmd_generate", "cmd_study_sacwola", "cmd_study_nplm"]
 
 
 def _options(args, *names) -> dict:
@@ -99,38 +100,6 @@ def cmd_generate(args) -> int:
         else (f"columns {', '.join(events.dtype.names)}, truth")
     )
     print(f"wrote {len(events)} events ({sample.n_signal} signal) to {out}; {columns}")
-    return 0
-
-
-def cmd_test_mi(args) -> int:
-    """``nhtad test mi``: the mutual-information test of a score and m_jj read from a file."""
-    import json
-
-    from .stats import MutualInformationIndependenceTest
-
-    s, mjj = read_table(args.file, [args.score_column, args.mass_column])
-    if args.out:
-        out = Path(args.out)
-        json_path, png_path = out / "mi_test.json", out / "mi_test.png"
-        # Checked before the test: a permutation null can take minutes.
-        refuse_existing([json_path, png_path], args.force)
-    test = MutualInformationIndependenceTest(
-        **_options(args, "rel_uncertainty", "method", "n_resamples", "n_jobs", "random_state")
-    )
-    result = test.test(s, mjj)
-    print(repr(result))
-    if args.out:
-        out.mkdir(parents=True, exist_ok=True)
-        summary = {"file": str(args.file)}
-        for name in ("statistic", "pvalue", "log_pvalue", "significance", "method", "n_events"):
-            summary[name] = getattr(result, name)
-        from . import plotting
-        from .utils.atomic import atomic_output
-
-        with atomic_output(json_path, overwrite=args.force, mode="w") as fh:
-            fh.write(json.dumps(summary, indent=1))
-        plotting.save_figure(plotting.plot_mi_null(result), png_path, overwrite=args.force)
-        print(f"wrote {json_path} and {png_path}")
     return 0
 
 

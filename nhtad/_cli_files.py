@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["read_table", "refuse_existing"]
+__all__ = ["read_table", "refuse_existing", "file_sha256"]
 
 
 _TABLE_HOW = {
@@ -44,11 +44,14 @@ def _load_csv(path):
     return {name: np.atleast_1d(data[name]) for name in (data.dtype.names or ())}
 
 
-def read_table(path, columns):
+def read_table(path, columns, options=None):
     """Columns of a .csv (header row) or .npz (one array per column, or a structured array).
 
     A file numpy cannot read (empty, truncated, not an archive, text that is not a table) is a
     ValueError naming the file and how to write it, never a traceback from numpy or zipfile.
+    A missing column is a ValueError that lists the columns the file has and names
+    ``options``, the command-line options that choose the columns (default: the score and
+    m_jj columns of ``nhtad test mi``).
     """
     import warnings
 
@@ -84,11 +87,12 @@ def read_table(path, columns):
             f"{path} holds a single .npy array, not a .npz archive of named columns. Write "
             f"it with {how}."
         )
-    missing = [c for c in columns if c not in table]
+    missing = [c for c in dict.fromkeys(columns) if c not in table]
     if missing:
+        options = options or ("--score-column", "--mass-column")
         raise ValueError(
             f"{path} has no column(s) {missing}; it has {sorted(table)}. Name them with "
-            "--score-column / --mass-column."
+            f"{' / '.join(dict.fromkeys(options))}."
         )
     values = []
     for c in columns:
@@ -114,3 +118,14 @@ def refuse_existing(paths, force) -> None:
             f"{what}; pass --force to replace {it} ({kept} until the new output is complete) "
             "or choose another output name."
         )
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes, read in chunks: which input a saved result came from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

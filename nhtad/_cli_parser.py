@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ._cli_commands import (
-    cmd_demo,
-    cmd_generate,
-    cmd_study_nplm,
-    cmd_study_sacwola,
-    cmd_test_mi,
-)
+from ._cli_commands import cmd_demo, cmd_generate, cmd_study_nplm, cmd_study_sacwola
+from ._cli_test_parser import add_test_commands
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "VERBOSE_DESTS"]
+
+#: Where ``-v`` is counted at each level of the command line (``nhtad -v test -v mi -v``): a
+#: subcommand's parser would overwrite a count of the same name made before it, so each level
+#: counts in its own attribute and :func:`nhtad.cli.main` adds them up.
+VERBOSE_DESTS = ("verbose", "verbose_1", "verbose_2")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,19 +41,34 @@ def _common(parser, *, out_default=None, jobs=True, force=False):
         _force_option(parser)
 
 
+def _verbosity(dest, parser=None):
+    """``-v/--verbose`` counted into ``dest`` (on ``parser``, or on a new parent parser)."""
+    parser = parser if parser is not None else argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        dest=dest,
+        help="log progress (-vv: debug messages, and the traceback of an error); accepted "
+        "before or after the command",
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nhtad`` command."""
     parser = _Parser(
         prog="nhtad",
         description="Null-hypothesis tests for anomaly detection in collider data.",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)"
-    )
+    _verbosity(VERBOSE_DESTS[0], parser)
+    verbose = {level: _verbosity(dest) for level, dest in enumerate(VERBOSE_DESTS) if level}
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(
         "demo",
+        parents=[verbose[1]],
         help="train SA-CWoLa on LHCO-like events and test its score honestly (about a minute)",
         description=(
             "Generate LHCO-like dijet data and simulation with the embedded generator, train "
@@ -96,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser(
         "generate",
+        parents=[verbose[1]],
         help="write LHCO-like events to a .npz, .csv or LHCO-format .h5 file",
         description=(
             "Generate LHCO-like dijet events with the embedded generator (the default data of "
@@ -120,30 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     test = sub.add_parser(
-        "test", help="run a test of the null on scores from a file", description="Tests."
-    )
-    test_sub = test.add_subparsers(dest="test_command", metavar="TEST", required=True)
-    mi = test_sub.add_parser(
-        "mi",
-        help="mutual-information independence test of a score and m_jj",
+        "test",
+        help="run a test of the null on scores (or features) read from a file",
         description=(
-            "Read a score and m_jj per event from a .csv (header row) or .npz file and test "
-            "their independence with the binned mutual information (Kamenik & Szewc)."
+            "Run one of nhtad's tests of the background-only hypothesis on per-event columns "
+            "of a .csv (header row) or .npz file; `nhtad test TEST --help` lists its options."
         ),
+        parents=[verbose[1]],
     )
-    mi.add_argument("file", help=".csv or .npz with the score and m_jj columns")
-    mi.add_argument("--score-column", default="s", help="score column (default: s)")
-    mi.add_argument("--mass-column", default="mjj", help="m_jj column (default: mjj)")
-    mi.add_argument("--rel-uncertainty", type=float, default=0.01, help="default: 0.01")
-    mi.add_argument(
-        "--method", choices=["asymptotic", "permutation"], default="asymptotic", help="null"
-    )
-    mi.add_argument("--n-resamples", type=int, default=999, help="permutations (default: 999)")
-    _common(mi, force=True)
-    mi.set_defaults(func=cmd_test_mi)
+    add_test_commands(test, verbose[2])
 
     study = sub.add_parser(
-        "study", help="reproduce a seed paper's table", description="The seed studies."
+        "study",
+        help="reproduce a seed paper's table",
+        description="The seed studies.",
+        parents=[verbose[1]],
     )
     study_sub = study.add_subparsers(dest="study_command", metavar="STUDY", required=True)
     for name, func, text, default_out in (
@@ -160,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
             "nhtad-nplm",
         ),
     ):
-        p = study_sub.add_parser(name, help=text, description=text + " (embedded generator).")
+        p = study_sub.add_parser(
+            name, help=text, description=text + " (embedded generator).", parents=[verbose[2]]
+        )
         p.add_argument("--quick", action="store_true", help="small and fast (a few minutes)")
         p.add_argument(
             "--realisations",
