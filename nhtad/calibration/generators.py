@@ -140,7 +140,21 @@ class LHCOToys:
         :meth:`EventPool.split <nhtad.datasets.EventPool.split>` of an LHCO file, so that no
         toy's reference shares events with its data. ``reference_source`` defaults to
         ``source``, which is right only for a generator.
+    shuffle : bool, default=False
+        Permute the rows of every toy (``X`` and its labels together) with a seed derived from
+        the toy's own, so the same seed still gives the same toy. Without it a ``"template"``
+        toy lists all data rows before all reference rows, and an unshuffled ``KFold`` then
+        makes folds of one class only: cross-validate such toys with
+        ``StratifiedKFold(shuffle=True, random_state=...)``, or pass ``shuffle=True``. Shuffled
+        toys are as valid, but not the same toys for a test that draws by row position (NPLM's
+        random centres, mini-batch order): keep one setting for a whole calibration. The
+        default keeps the row order, and so every existing calibration and study, bit for bit.
     """
+
+    # A class attribute, set on the instance only when True: the run identity hashes the
+    # instance's attributes, so checkpoints and saved runs of unshuffled toys made before
+    # ``shuffle`` existed keep resuming and merging.
+    shuffle = False
 
     def __init__(
         self,
@@ -154,6 +168,7 @@ class LHCOToys:
         signal="resonant",
         source=None,
         reference_source=None,
+        shuffle=False,
     ):
         from ..datasets import SignalRegion
 
@@ -177,6 +192,10 @@ class LHCOToys:
                 raise ValueError(f"{name} must be a callable event source; got {value!r}.")
         self.source = source
         self.reference_source = reference_source
+        if not isinstance(shuffle, bool | np.bool_):
+            raise ValueError(f"shuffle must be True or False; got {shuffle!r}.")
+        if shuffle:
+            self.shuffle = True
 
     def _sources(self):
         from functools import partial
@@ -189,11 +208,19 @@ class LHCOToys:
         return self.source, self.reference_source or self.source
 
     def __call__(self, random_state):
+        root = as_seed_sequence(random_state)
+        X, y = self._toy(root)
+        if not self.shuffle:
+            return X, y
+        # Child 2 of the toy's seed: children 0 and 1 draw the events, which stay as they are.
+        order = np.random.default_rng(toy_seed(root, 2)).permutation(y.shape[0])
+        return (None if X is None else X[order]), y[order]
+
+    def _toy(self, root):
         from ..datasets import nplm_features, sacwola_features
 
         # Children built from the spawn key, not .spawn(), which counts its calls: the same
         # seed must give the same toy every time it is passed.
-        root = as_seed_sequence(random_state)
         data_seed, reference_seed = toy_seed(root, 0), toy_seed(root, 1)
         data_source, reference_source = self._sources()
         sample = data_source(
@@ -228,7 +255,8 @@ class LHCOToys:
     def __repr__(self):
         return (
             f"LHCOToys(n_background={self.n_background}, "
-            f"signal_to_background={self.signal_to_background}, kind={self.kind!r})"
+            f"signal_to_background={self.signal_to_background}, kind={self.kind!r}"
+            f"{', shuffle=True' if self.shuffle else ''})"
         )
 
 

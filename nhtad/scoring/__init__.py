@@ -8,7 +8,10 @@
 - :class:`NPLMKernelEstimator`: the NPLM test statistic and log density ratio with a Nyström
   Gaussian-kernel model (FALKON-style solver in torch, :mod:`nhtad.scoring.nystrom`);
 - :class:`ScoreTransformer`: a trained score as a Pipeline step (in-sample or out-of-fold), so
-  that a test of the null can follow it and a ToyCalibrator can rerun both.
+  that a test of the null can follow it and a ToyCalibrator can rerun both;
+- :func:`make_decorrelation_scorer` / :func:`decorrelated_auc_score`: a ``GridSearchCV``
+  scoring for SA-CWoLa's ``lam`` (held-out sensitivity minus learnt m_jj dependence).
+  ``NPLMKernelEstimator.score`` is NPLM's held-out t, the default scoring of its grid searches.
 """
 
 from .crossfit import OutOfFoldScores, out_of_fold_scores
@@ -19,6 +22,7 @@ from .nplm import NPLMKernelEstimator
 from .nplm_test import NPLMTest
 from .sacwola import SACWoLaClassifier
 from .score_transformer import ScoreTransformer
+from .scorers import decorrelated_auc_score, make_decorrelation_scorer
 from .weights import sacwola_targets_and_weights
 
 __all__ = [
@@ -33,4 +37,6 @@ __all__ = [
     "NPLMKernelEstimator",
     "candidate_sigma",
     "ScoreTransformer",
+    "decorrelated_auc_score",
+    "make_decorrelation_scorer",
 ]

@@ -404,3 +404,48 @@ class NPLMKernelEstimator(BinaryPhysicsClassifierMixin, ClassifierMixin, BaseEst
         """1 (data) where P(data | x) > 1/2, else 0 (reference)."""
         check_is_fitted(self, "alpha_")
         return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+
+    def score(self, X, y, sample_weight=None):
+        """NPLM's t of the fitted f on the events ``(X, y)``: larger = more anomalous.
+
+        The extended log-likelihood ratio of Grosso et al. (EPJC 85, 1074 (2025), Sec. 2)
+        evaluated with the fitted f instead of its maximum,
+
+            t[f] = 2 [ sum_D f(x) - w' sum_R (e^{f(x)} - 1) ],
+
+        with ``w' = N(R) (n'_D / n_D) / n'_R``: the fit's expected data count N(R) times the
+        fraction of the fitted data these data rows are, spread over these reference rows
+        (weighted counts with ``sample_weight``). A stratified split gives w' = ``weight_``;
+        another split's data/reference imbalance is thus not counted as an excess. On the
+        training rows, ``score`` is ``statistic_``.
+
+        On held-out events t[f] / (2 N'(R)) estimates E_D[f] - E_R[e^f - 1], a lower bound on
+        KL(data || reference) reached only by the true density ratio: ``GridSearchCV`` over
+        ``sigma`` or ``lam`` (which maximises ``score``) picks the model that generalises, and
+        a width that fits fluctuations scores lower, not higher. Under the null its expectation
+        is <= 0 for every f. It is not a p-value and has no known null law: a width chosen on
+        the data is tested honestly only by toys that repeat the choice, or by testing every
+        width at once (``NPLMTest(..., combine=...)``; ``docs/tuning.md``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_events, n_features)
+            Held-out data and reference events, pooled (any order).
+        y : array-like of shape (n_events,)
+            1 for data, 0 for reference; both must be present.
+        sample_weight : array-like of shape (n_events,), default=None
+            Non-negative event weights.
+
+        Returns
+        -------
+        float
+        """
+        from ._nplm_heldout import heldout_statistic
+
+        check_is_fitted(self, "alpha_")
+        if not self._scalar_sigma:
+            raise ValueError(
+                "score needs a single width; this fit has several. Grid-search sigma as a "
+                "scalar (param_grid={'sigma': [...]}), or test all widths with NPLMTest."
+            )
+        return float(heldout_statistic(self, X, y, sample_weight))
