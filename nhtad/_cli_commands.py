@@ -139,11 +139,20 @@ def _study(args, module_name):
 
 
 def _study_checkpoint(args):
-    """The checkpoint folder, refusing to start over an earlier run's without --resume."""
+    """The checkpoint folder, refusing to start over an earlier run's without --resume.
+
+    Without --checkpoint, a study with --out keeps its finished work in OUT/checkpoint as it
+    goes, so that a run stopped by the user, a batch system or a crash leaves its results;
+    the same command run again continues from them (the checkpoint's identity check refuses
+    them if any setting differs, so they can only give the table an uninterrupted run gives).
+    """
     if args.checkpoint is None:
         if args.resume:
             raise ValueError("--resume needs --checkpoint DIR, the folder of the run to continue.")
-        return None
+        if args.out is None:
+            return None
+        args.implicit_checkpoint = Path(args.out) / "checkpoint"
+        return args.implicit_checkpoint
     folder = Path(args.checkpoint)
     held = folder.is_dir() and any(folder.glob("*.ckpt"))
     if held and not args.resume:

@@ -170,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = study_sub.add_parser(
             name, help=text, description=text + " (embedded generator).", parents=[verbose[2]]
         )
-        p.add_argument("--quick", action="store_true", help="small and fast (a few minutes)")
+        p.add_argument(
+            "--quick",
+            action="store_true",
+            help="small sizes that check the machinery, not the physics (about a minute each on a "
+            "quiet 2-core machine; docs/studies.md)",
+        )
         p.add_argument(
             "--realisations",
             type=int,
@@ -206,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--checkpoint",
             metavar="DIR",
             help="folder where finished toys/realisations are saved as they finish, so that "
-            "an interrupted study can be continued with --resume",
+            "an interrupted study can be continued with --resume (default: OUT/checkpoint, "
+            "continued by running the same command again)",
         )
         p.add_argument(
             "--resume",

@@ -87,7 +87,12 @@ def _one_line(exc) -> str:
 def _interrupted(args, what, code) -> int:
     """One line instead of a traceback: what the interrupted work left and how to go on."""
     message = f"nhtad {args.command}: interrupted ({what})."
-    if getattr(args, "checkpoint", None) is not None:
+    if getattr(args, "implicit_checkpoint", None) is not None:
+        message += (
+            f" The finished toys/realisations are in {args.implicit_checkpoint}; run the same "
+            "command again to continue from them."
+        )
+    elif getattr(args, "checkpoint", None) is not None:
         message += (
             f" The finished toys/realisations are in {args.checkpoint}; rerun the same "
             "command with --resume to continue."

@@ -183,7 +183,7 @@ def demo_summary(rows) -> str:
         "plain chi^2 law of the MI test does not hold; the default null lets the score drift "
         "smoothly with m_jj and counts only a change confined to the signal region.",
         _z_meaning(rows),
-        f"Next: `{NEXT_COMMAND}` (a few minutes) repeats the chain over realisations and S/B "
+        f"Next: `{NEXT_COMMAND}` (about a minute) repeats the chain over realisations and S/B "
         "values, beside the anomaly cuts and the bump hunt (the seed paper's Table I); then "
         "`nhtad.SACWoLaTest` on your own events, docs/study_honest_null.md (false-positive "
         "rates over 100 realisations per background case) and docs/statistics.md.",

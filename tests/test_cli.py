@@ -254,6 +254,9 @@ def test_study_checkpoint_and_resume_flags(tmp_path, capsys, monkeypatch):
     assert "holds no checkpoint to continue" in capsys.readouterr().err
     assert main([*base, "--resume"]) == 1
     assert "--resume needs --checkpoint DIR" in capsys.readouterr().err
+    # No --checkpoint: the study keeps its finished work in OUT/checkpoint as it goes.
+    assert main(base) == 0
+    assert calls[-1]["checkpoint"] == tmp_path / "out" / "checkpoint"
 
 
 @pytest.mark.parametrize(
@@ -272,8 +275,13 @@ def test_an_interrupted_command_prints_one_line_and_exits_130_or_143(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"interrupted ({what})" in err and "--resume" in err
-    assert main(["study", "nplm", "--quick"]) == code
-    assert "add --checkpoint DIR" in capsys.readouterr().err
+    # Without --checkpoint the finished work is kept under --out, and the same command
+    # continues from it.
+    out = tmp_path / "out"
+    assert main(["study", "nplm", "--quick", "--out", str(out)]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"are in {out / 'checkpoint'}" in err
+    assert "run the same command again" in err
 
 
 def test_sigterm_to_a_running_study_exits_143_with_no_workers_left(tmp_path):
