@@ -324,6 +324,29 @@ class SACWoLaTest(BaseTest):
             details=details,
         )
 
+    def summary(self) -> str:
+        """The honest result in words, then the plain MI p-value and the decorrelation checks.
+
+        :meth:`TestResult.summary` of ``result_``, followed by the asymptotic MI test of
+        Kamenik & Szewc on the same scores (with the assumption it needs) and
+        :meth:`DecorrelationReport.summary`, so the p-value nhtad quotes and the one the
+        method used to quote are read side by side.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "result_")
+        parts = [self.result_.summary()]
+        mi = self.mi_asymptotic_
+        if mi is not None:
+            parts.append(
+                f"Plain asymptotic MI test on the same scores: p = {mi.pvalue:.3g}, "
+                f"Z = {mi.significance:.2f}; it assumes s independent of m_jj in background, "
+                "which a trained score is not, so it is shown for comparison only."
+            )
+        if self.decorrelation_ is not None:
+            parts.append(self.decorrelation_.summary())
+        return "\n\n".join(parts)
+
     def _warn_dependence(self, test, report):
         limit = float(self.dependence_warning)
         messages = []

@@ -249,3 +249,20 @@ def test_demo_ends_with_what_z_means_and_a_command_that_parses():
     assert args.func is cmd_study_sacwola and args.quick
     underflow = demo_summary([_row(0.05, 45.0, 0.0)])
     assert re.search(r"p = [1-9]\.[0-9]{2}e-44[0-9]", underflow)
+
+
+def test_sacwola_test_summary_sets_the_honest_p_beside_the_plain_mi_one(sacwola_sample):
+    from test_api_conventions import _FixedScore
+
+    import nhtad
+
+    X, mjj, is_sim = sacwola_sample
+    test = nhtad.SACWoLaTest(classifier=_FixedScore(), cv=2, random_state=0)
+    with pytest.raises(NotFittedError):
+        test.summary()
+    test.fit(X, mjj, is_simulation=is_sim)
+    text = test.summary()
+    assert text.startswith(test.result_.summary())
+    mi = test.mi_asymptotic_
+    assert f"p = {mi.pvalue:.3g}, Z = {mi.significance:.2f}" in text
+    assert test.decorrelation_.summary() in text

@@ -2,7 +2,8 @@
 
 - :class:`SACWoLaClassifier`: simulation-assisted CWoLa on a private skorch net (its ``fit``
   needs the ``torch`` extra; importing it does not);
-- :class:`HGBEnsembleClassifier`: an ensemble of HistGradientBoosting classifiers, the baseline;
+- :class:`HGBEnsembleClassifier`: an ensemble of HistGradientBoosting classifiers, the baseline
+  (data-only CWoLa, or SA-CWoLa's loss with ``lam`` and ``is_simulation``);
 - :func:`out_of_fold_scores`: k-fold scores for data and simulation, with seed ensembling;
 - :func:`decorrelation_report`: the checks that a score did not learn m_jj;
 - :class:`NPLMKernelEstimator`: the NPLM test statistic and log density ratio with a Nyström
