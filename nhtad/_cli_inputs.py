@@ -169,6 +169,20 @@ def _select_window(arrays, window, events, what):
     return {role: values[keep] for role, values in arrays.items()}
 
 
+def _split_simulation_rows(args, read, kinds):
+    """Read the columns ``read`` of the file; rows flagged by --simulation-column go apart.
+
+    Returns ``(arrays, simulation)``: dicts of arrays by role, ``simulation`` None when no flag
+    column was read (a data/reference label column stays with the non-simulated rows).
+    """
+    arrays = read_columns(args.file, read)
+    if "flag" not in arrays:
+        return arrays, None
+    ones = split_flag(arrays.pop("flag"), args.simulation_column, args.file, kinds)
+    sim = {role: values[ones] for role, values in arrays.items() if role != "label"}
+    return {role: values[~ones] for role, values in arrays.items()}, sim
+
+
 def mass_samples(args, window, *, score=True, simulation=False) -> Inputs:
     """The data's (and the simulation's) score and m_jj, inside the window."""
     roles = {"mass": (args.mass_column, "--mass-column")}
@@ -180,15 +194,8 @@ def mass_samples(args, window, *, score=True, simulation=False) -> Inputs:
     if simulation and args.simulation_column is not None:
         read["flag"] = (args.simulation_column, "--simulation-column")
         columns["simulation_flag"] = args.simulation_column
-    arrays = read_columns(args.file, read)
-    sim = None
-    if "flag" in arrays:
-        ones = split_flag(
-            arrays.pop("flag"), args.simulation_column, args.file, ("data", "simulation")
-        )
-        sim = {role: values[ones] for role, values in arrays.items()}
-        arrays = {role: values[~ones] for role, values in arrays.items()}
-    elif simulation:
+    arrays, sim = _split_simulation_rows(args, read, ("data", "simulation"))
+    if sim is None and simulation:
         files["simulation"] = args.simulation
         sim = read_columns(args.simulation, roles)
     events = {}
@@ -218,18 +225,8 @@ def data_and_reference(args, feature_roles, *, pool=False):
     if pool and args.simulation_column is not None:
         read["flag"] = (args.simulation_column, "--simulation-column")
         columns["simulation_flag"] = args.simulation_column
-    arrays = read_columns(args.file, read)
-    sim = None
-    if "flag" in arrays:
-        ones = split_flag(
-            arrays.pop("flag"),
-            args.simulation_column,
-            args.file,
-            ("data or reference", "simulation"),
-        )
-        sim = {role: values[ones] for role, values in arrays.items() if role != "label"}
-        arrays = {role: values[~ones] for role, values in arrays.items()}
-    elif pool and args.simulation is not None:
+    arrays, sim = _split_simulation_rows(args, read, ("data or reference", "simulation"))
+    if sim is None and pool and args.simulation is not None:
         files["simulation"] = args.simulation
         sim = read_columns(args.simulation, feature_roles)
     if args.reference is None:

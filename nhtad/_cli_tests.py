@@ -72,12 +72,17 @@ def _mi(args, check_only=False):
         else "--simulation/--simulation-column are used only with --method simulation; got "
         f"--method {args.method}.",
     )
+    return _plain_binned_test(args, MutualInformationIndependenceTest, simulation, check_only)
+
+
+def _plain_binned_test(args, test_class, simulation, check_only):
+    """A binned test set by --rel-uncertainty, --y-bins, --method and the resampling options."""
     if check_only:
         window, region = window_and_region(args, region_needed=False)
         y_bins(args, window, region)
         return None
     bins, inputs = _binned(args, simulation)
-    test = MutualInformationIndependenceTest(
+    test = test_class(
         rel_uncertainty=args.rel_uncertainty, y_bins=bins, method=args.method, **_resampling(args)
     )
     return test, inputs
@@ -155,15 +160,7 @@ def _association(args, check_only=False):
         "required",
         "the association test compares the data with simulated background: " + _SIMULATION,
     )
-    if check_only:
-        window, region = window_and_region(args, region_needed=False)
-        y_bins(args, window, region)
-        return None
-    bins, inputs = _binned(args, True)
-    test = HomogeneousAssociationTest(
-        rel_uncertainty=args.rel_uncertainty, y_bins=bins, method=args.method, **_resampling(args)
-    )
-    return test, inputs
+    return _plain_binned_test(args, HomogeneousAssociationTest, True, check_only)
 
 
 def _cut(args, check_only=False):
