@@ -12,7 +12,9 @@
   that a test of the null can follow it and a ToyCalibrator can rerun both;
 - :func:`make_decorrelation_scorer` / :func:`decorrelated_auc_score`: a ``GridSearchCV``
   scoring for SA-CWoLa's ``lam`` (held-out sensitivity minus learnt m_jj dependence).
-  ``NPLMKernelEstimator.score`` is NPLM's held-out t, the default scoring of its grid searches.
+  ``NPLMKernelEstimator.score`` is NPLM's held-out t, the default scoring of its grid searches;
+- :func:`supervised_separation` / :func:`max_significance_improvement`: AUC and maximum
+  ``eps_S / sqrt(eps_B)`` of a score, the LHC Olympics' measure of how separable a signal is.
 """
 
 from .crossfit import OutOfFoldScores, out_of_fold_scores
@@ -24,6 +26,7 @@ from .nplm_test import NPLMTest
 from .sacwola import SACWoLaClassifier
 from .score_transformer import ScoreTransformer
 from .scorers import decorrelated_auc_score, make_decorrelation_scorer
+from .separation import Separation, max_significance_improvement, supervised_separation
 from .weights import sacwola_targets_and_weights
 
 __all__ = [
@@ -40,4 +43,7 @@ __all__ = [
     "ScoreTransformer",
     "decorrelated_auc_score",
     "make_decorrelation_scorer",
+    "Separation",
+    "max_significance_improvement",
+    "supervised_separation",
 ]
