@@ -152,7 +152,11 @@ def _baselines(s, mjj, region):
     out = {}
     labels = region.labels(mjj)
     for eps in (0.1, 0.01):
-        out[f"cut{eps:g}"] = AnomalyCutTest(efficiency=eps).fit(s, labels).significance_
+        out[f"cut{eps:g}"] = (
+            AnomalyCutTest(efficiency=eps, efficiency_uncertainty=False)
+            .fit(s, labels)
+            .significance_
+        )
     for key, kwargs in (
         ("bump_hunt", {}),
         ("bump_hunt_cut0.1", {"efficiency": 0.1}),

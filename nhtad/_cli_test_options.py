@@ -233,10 +233,11 @@ def cut_options(p):
         help="anomaly mode: sideband efficiency eps2 of the cut, in (0, 1) (default: 0.01)",
     )
     p.add_argument(
-        "--efficiency-uncertainty",
+        "--no-efficiency-uncertainty",
         action="store_true",
-        help="anomaly mode: add the binomial error of the measured eps2 to the variance "
-        "(default: the paper's formula without it)",
+        help="anomaly mode: the paper's formula, without the binomial error of the measured "
+        "eps2 in the variance (anti-conservative when the signal region holds more events "
+        "than the sidebands; default: keep it)",
     )
     p.add_argument(
         "--quantile",

@@ -180,10 +180,10 @@ def _cut(args, check_only=False):
         s, mjj = inputs.fit_args
         inputs.fit_args = (s, region.labels(mjj))
         efficiency = 0.01 if args.efficiency is None else args.efficiency
-        return AnomalyCutTest(efficiency, args.efficiency_uncertainty), inputs
+        return AnomalyCutTest(efficiency, not args.no_efficiency_uncertainty), inputs
     refuse_options(
         args,
-        ("efficiency", "efficiency_uncertainty", "window", "signal_region"),
+        ("efficiency", "no_efficiency_uncertainty", "window", "signal_region"),
         "these set the anomaly cut in m_jj regions; --mode template compares data with a "
         "reference sample and takes no m_jj.",
     )

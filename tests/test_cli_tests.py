@@ -132,7 +132,7 @@ def test_cut_in_both_modes_counts_what_the_options_select(files, capsys):
     record, _ = _run_json(["test", "cut", paths["data"], "--efficiency", "0.05"], capsys)
     mjj = _in_window(arrays)[1]
     assert record["details"]["N1"] == SignalRegion().in_signal_region(mjj).sum()
-    assert record["params"] == {"efficiency": 0.05, "efficiency_uncertainty": False}
+    assert record["params"] == {"efficiency": 0.05, "efficiency_uncertainty": True}
     argv = ["test", "cut", paths["both"], "--mode", "template", "--label-column", "is_sim"]
     record, _ = _run_json([*argv, "--quantile", "0.8", "--no-reference-error"], capsys)
     # is_sim = 1 marks the "data" here: the simulation's rows, tested against the data's.

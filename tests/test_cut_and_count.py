@@ -49,7 +49,8 @@ def _template_sample(rng, n_data=2000, n_ref=4000, n_signal=0):
 # -- 1. the seed formula, by hand ------------------------------------------------------------------
 def test_anomaly_cut_reproduces_seed_formula_by_hand():
     s, region = _hand_case(150)
-    test = CC(mode="anomaly_cut", efficiency=0.1).fit(s, region)
+    # The paper's formula is efficiency_uncertainty=False (the default adds eps2's error).
+    test = CC(mode="anomaly_cut", efficiency=0.1, efficiency_uncertainty=False).fit(s, region)
     z = (150 - 0.1 * 1000) / math.sqrt(0.1 * 3000)  # (eps1 - eps2) N1 / sqrt(eps2 (N1 + N2))
     assert z == pytest.approx(2.886751345948129, rel=1e-12)
     assert test.statistic_ == pytest.approx(z, rel=1e-12)
@@ -88,7 +89,9 @@ def test_realised_efficiency_enters_the_formula_when_ties_straddle_the_threshold
     # so 100 pass and the realised eps2 = 0.05, not the requested 0.1, enters Z.
     s_sb = np.r_[np.arange(1600) / 1600, np.full(300, 5.0), 6.0 + np.arange(100)]
     s_sr = np.r_[np.full(80, 10.0), np.zeros(920)]
-    test = CC(efficiency=0.1).fit(np.r_[s_sr, s_sb], np.r_[np.ones(1000), np.zeros(2000)])
+    test = CC(efficiency=0.1, efficiency_uncertainty=False).fit(
+        np.r_[s_sr, s_sb], np.r_[np.ones(1000), np.zeros(2000)]
+    )
     assert test.threshold_ == 5.0
     assert test.efficiency_sb_ == 0.05 and test.result_.details["eps2_requested"] == 0.1
     assert test.statistic_ == pytest.approx((80 - 50) / math.sqrt(0.05 * 3000), rel=1e-12)
@@ -344,14 +347,15 @@ def test_injected_signal_raises_z():
 # -- 6. estimator API ------------------------------------------------------------------------------
 def test_clone_get_params_test_and_score():
     s, y = _hand_case(150)
-    params = {"efficiency": 0.1, "efficiency_uncertainty": False}
+    params = {"efficiency": 0.1, "efficiency_uncertainty": True}
     test = CC(efficiency=0.1)
     assert test.get_params() == params
     twin = clone(test)
     assert twin.get_params() == params and twin is not test
     z = test.score(s, y)
     assert not hasattr(test, "statistic_"), "score must not fit self"
-    assert z == pytest.approx(50 / math.sqrt(300), rel=1e-10)
+    # Excess 150 - 0.1 * 1000 = 50 over the variance eps2 N1 + N1^2 eps2 (1 - eps2) / N2 = 145.
+    assert z == pytest.approx(50 / math.sqrt(145), rel=1e-10)
     result = test.test(s, y)
     assert isinstance(result, TestResult)
     assert result.method == "asymptotic" and result.test == "AnomalyCutTest"

@@ -93,7 +93,8 @@ def test_a_result_prints_its_test_p_z_and_how_p_was_obtained(public_test, data, 
     args, kwargs = _inputs(public_test, data, request)
     result = public_test.fit(*args, **kwargs).result_
     text = str(result)
-    assert text == result.summary() == public_test.summary()
+    # A test may add its own diagnostics after the result (SACWoLaTest: the plain MI p-value).
+    assert text == result.summary() and public_test.summary().startswith(text)
     assert repr(result).startswith("TestResult(")  # the dataclass repr stays for code
     assert text.splitlines()[0].startswith(type(public_test).__name__)
     assert 10 ** _printed_log10_p(text) == pytest.approx(result.pvalue, rel=6e-3, abs=1e-300)

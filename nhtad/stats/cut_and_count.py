@@ -68,9 +68,12 @@ class AnomalyCutTest(BaseTest):
     ``Z = (eps1 - eps2) N1 / sqrt(eps2 (N1 + N2))`` if ``eps1 >= eps2`` else 0,
 
     ``eps1 = n1_selected / N1``; the statistic is Z and ``p = Phi(-Z)``. Their variance stands
-    in for the error of ``eps2`` only when ``N1 ~ N2``; ``efficiency_uncertainty=True`` uses
-    ``eps2 N1 + N1^2 eps2 (1 - eps2) / N2`` (the Poisson variance of the SR background plus the
-    binomial variance of the measured ``eps2``; see :func:`anomaly_cut_significance`). For an
+    in for the error of ``eps2`` only when ``N1 ~ N2`` (with more events in the signal region
+    than in the sidebands it fakes excesses), so by default (``efficiency_uncertainty=True``,
+    as :class:`BumpHuntTest`) the variance is ``eps2 N1 + N1^2 eps2 (1 - eps2) / N2``: the
+    Poisson variance of the SR background plus the binomial variance of the measured ``eps2``
+    (see :func:`anomaly_cut_significance`); ``efficiency_uncertainty=False`` is the paper's
+    formula. For an
     exact p-value of the same cut, use :class:`TemplateCutAndCountTest` on the same arrays with
     ``quantile = 1 - efficiency`` (same threshold, counts and background, ``w = N1 / N2``).
 
@@ -78,9 +81,10 @@ class AnomalyCutTest(BaseTest):
     ----------
     efficiency : float, default=0.01
         The requested sideband efficiency eps2, in (0, 1).
-    efficiency_uncertainty : bool, default=False
-        Add the binomial error of the measured eps2 to the variance (the paper's formula
-        without it).
+    efficiency_uncertainty : bool, default=True
+        Add the binomial error of the measured eps2 to the variance; ``False`` gives the
+        paper's formula, which keeps its nominal false-positive rate only when the signal
+        region and the sidebands hold about as many events (docs/baselines.md).
 
     Attributes
     ----------
@@ -112,7 +116,7 @@ class AnomalyCutTest(BaseTest):
     0.05
     """
 
-    def __init__(self, efficiency=0.01, efficiency_uncertainty=False):
+    def __init__(self, efficiency=0.01, efficiency_uncertainty=True):
         self.efficiency = efficiency
         self.efficiency_uncertainty = efficiency_uncertainty
 

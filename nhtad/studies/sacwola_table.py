@@ -202,7 +202,8 @@ def _one_realisation(cfg, sb, realisation, random_state, region, n_jobs, sources
             row[key] = float("nan")
             row["failures"][key] = str(err)
         for eps in cfg.efficiencies:
-            cut = AnomalyCutTest(efficiency=eps).fit(s, region_data)
+            # The paper's formula, as the table's notes say (eps2's own error left out).
+            cut = AnomalyCutTest(efficiency=eps, efficiency_uncertainty=False).fit(s, region_data)
             row[f"cut{eps:g}_lam{lam:g}"] = cut.significance_
             if lam == max(cfg.lams):
                 bump_hunt(f"bh{eps:g}", s, efficiency=eps)
