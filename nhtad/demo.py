@@ -202,6 +202,6 @@ def _z_meaning(rows) -> str:
     return (
         f"What Z means: Z is the one-sided Gaussian significance of the p-value, "
         f"Z = Phi^-1(1 - p). At S/B = {row.signal_to_background:g} the default null has p = {p}; "
-        f"{significance_sentence(row.z_default)} By convention Z = 3 (p = 1.3e-03) is evidence "
-        f"and Z = 5 (p = 2.9e-07) a discovery; Z <= 0 means no excess."
+        f"{significance_sentence(row.z_default)} Z = 3 is p = 1.3e-03, Z = 5 is p = 2.9e-07; "
+        "Z <= 0 means no excess."
     )
