@@ -212,31 +212,20 @@ def speed_table(speed):
 
 
 def run_checks(
-    cfg,
-    random_state,
-    region,
-    n_jobs,
-    sources,
-    simulation,
-    ckpt,
-    done,
-    offset,
-    verbose,
-    seconds,
-    *,
-    seed,
-    window,
+    cfg, *, seed, window, region, n_jobs, sources, simulation, ckpt, done, offset, verbose, seconds
 ):
     """The mismodelling scan and the speed check of the seed-000 study.
 
-    Their checkpoint rows follow the table's (numbers from ``offset``); ``seed(random_state,
-    *key)`` and ``window(source, n, sb, seed=, region=)`` are the study's, so the checks draw
-    their events the way its table does. Each part's run time goes into ``seconds``.
+    Their checkpoint rows follow the table's (numbers from ``offset``); ``seed(*key)`` (the
+    study's root seed bound in) and ``window(source, n, sb, seed=, region=)`` are the study's,
+    so the checks draw their events the way its table does. ``simulation`` is the user's
+    simulation source, if any (the scan varies the generator's own). Each part's run time goes
+    into ``seconds``.
     """
     from ._tables import _jsonable
 
     found = {}
-    kw = {"seed": lambda *key: seed(random_state, *key), "region": region, "n_jobs": n_jobs}
+    kw = {"seed": seed, "region": region, "n_jobs": n_jobs}
     if cfg.mismodelling_scan and simulation is None:
         start = time.perf_counter()
 

@@ -338,18 +338,17 @@ def run_sacwola_study(
     result = {"rows": rows, "table": table, "config": asdict(cfg)}
     result |= sacwola_checks.run_checks(
         cfg,
-        random_state,
-        region,
-        n_jobs,
-        sources,
-        simulation,
-        ckpt,
-        done,
-        len(jobs),
-        verbose,
-        seconds,
-        seed=_seed,
+        seed=lambda *key: _seed(random_state, *key),
         window=_window,
+        region=region,
+        n_jobs=n_jobs,
+        sources=sources,
+        simulation=simulation,
+        ckpt=ckpt,
+        done=done,
+        offset=len(jobs),
+        verbose=verbose,
+        seconds=seconds,
     )
     seconds["total"] = time.perf_counter() - start
     result |= {"seconds": seconds["total"], "seconds_parts": seconds}
