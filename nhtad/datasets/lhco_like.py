@@ -262,7 +262,7 @@ def make_lhco_like(
     signal_to_background=0.0,
     *,
     signal="resonant",
-    signal_profile="easy",
+    signal_profile="realistic",
     simulation=False,
     mismodelling=1.0,
     mass_mjj_slope=0.3,
@@ -283,12 +283,12 @@ def make_lhco_like(
         the window, plus the signal's tails outside it.
     signal : {"resonant", "nonresonant"}, default="resonant"
         The LHCO W'(3.5 TeV) -> X(500 GeV) Y(100 GeV) or the same jets with flat m_jj.
-    signal_profile : {"easy", "realistic"}, default="easy"
-        How the signal's jets look (:data:`SIGNAL_PROFILES`): ``"easy"``, sharp jet masses and
-        clean two-prong substructure, separable from the background by a cut; ``"realistic"``,
-        wider jet-mass resolution, more radiation and a third of the jets with an uncontained
-        decay, so that a supervised classifier reaches the LHC Olympics' AUC and
-        significance improvement (docs/datasets.md).
+    signal_profile : {"realistic", "easy"}, default="realistic"
+        How the signal's jets look (:data:`SIGNAL_PROFILES`): ``"realistic"``, jet-mass
+        resolution, radiation and a third of the jets with an uncontained decay, so that a
+        supervised classifier reaches the LHC Olympics' AUC and significance improvement
+        (docs/datasets.md); ``"easy"``, the first releases' signal (sharp jet masses, clean
+        two-prong substructure), separable from the background by a cut.
     simulation : bool, default=False
         Generate the mismodelled "simulation" background instead of data-like background.
     mismodelling : float or mapping, default=1.0
