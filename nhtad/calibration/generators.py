@@ -149,12 +149,20 @@ class LHCOToys:
         toys are as valid, but not the same toys for a test that draws by row position (NPLM's
         random centres, mini-batch order): keep one setting for a whole calibration. The
         default keeps the row order, and so every existing calibration and study, bit for bit.
+    generate : {"full", "kept"}, default="full"
+        ``"full"`` generates every event over the generator's m_jj range and cuts to the region
+        the toy uses (the toys of earlier releases, bit for bit); ``"kept"`` generates only the
+        events the toy returns (``make_lhco_like(keep=...)``: the signal region for
+        ``"template"``, the window otherwise), with the same joint law of counts and events,
+        about 8x (window) to 20x (signal region) cheaper. Other toys for the same seed, so keep
+        one setting for a whole calibration. Only for the embedded generator.
     """
 
     # A class attribute, set on the instance only when True: the run identity hashes the
     # instance's attributes, so checkpoints and saved runs of unshuffled toys made before
     # ``shuffle`` existed keep resuming and merging.
     shuffle = False
+    generate = "full"
 
     def __init__(
         self,
@@ -169,6 +177,7 @@ class LHCOToys:
         source=None,
         reference_source=None,
         shuffle=False,
+        generate="full",
     ):
         from ..datasets import SignalRegion
 
@@ -196,6 +205,15 @@ class LHCOToys:
             raise ValueError(f"shuffle must be True or False; got {shuffle!r}.")
         if shuffle:
             self.shuffle = True
+        if generate not in ("full", "kept"):
+            raise ValueError(f"generate must be 'full' or 'kept'; got {generate!r}.")
+        if generate == "kept":
+            if source is not None or reference_source is not None:
+                raise ValueError(
+                    "generate='kept' is for the embedded generator; an event source already "
+                    "holds its events (drop generate, or source)."
+                )
+            self.generate = "kept"
 
     def _sources(self):
         from functools import partial
@@ -223,11 +241,17 @@ class LHCOToys:
         # seed must give the same toy every time it is passed.
         data_seed, reference_seed = toy_seed(root, 0), toy_seed(root, 1)
         data_source, reference_source = self._sources()
+        keep = {}
+        if self.generate == "kept":
+            region = self.region
+            rng = (region.low, region.high) if self.kind == "template" else region.window
+            keep = {"keep": rng}
         sample = data_source(
             self.n_background,
             self.signal_to_background,
             region=self.region,
             random_state=data_seed,
+            **keep,
         )
         mjj = sample.events["mjj"]
         if self.kind == "mjj":
@@ -240,6 +264,7 @@ class LHCOToys:
             0.0,
             region=self.region,
             random_state=reference_seed,
+            **keep,
         )
         data = sample.events[self.region.in_signal_region(mjj)]
         ref = reference.events[self.region.in_signal_region(reference.events["mjj"])]
@@ -256,7 +281,8 @@ class LHCOToys:
         return (
             f"LHCOToys(n_background={self.n_background}, "
             f"signal_to_background={self.signal_to_background}, kind={self.kind!r}"
-            f"{', shuffle=True' if self.shuffle else ''})"
+            f"{', shuffle=True' if self.shuffle else ''}"
+            f"{', generate=' + repr(self.generate) if self.generate != 'full' else ''})"
         )
 
 

@@ -130,9 +130,8 @@ def _mass_ordered(mass_a, mass_b, tau_a, tau_b):
     )
 
 
-def _background_mjj(rng, n, mjj_range, p1_shift):
-    # Inverse-CDF sampling on a fine grid: exact up to the grid's linear interpolation and
-    # vectorised over events.
+def _mjj_cdf(mjj_range, p1_shift):
+    """The background m_jj law's unnormalised CDF on a fine grid over ``mjj_range``."""
     grid = np.linspace(mjj_range[0], mjj_range[1], _GRID_SIZE)
     x = grid / SQRT_S
     p1, p2, p3 = _DIJET_P
@@ -140,11 +139,43 @@ def _background_mjj(rng, n, mjj_range, p1_shift):
     turn_on = 0.5 * special.erfc(-(grid - _TURN_ON[0]) / _TURN_ON[1])
     density = np.exp(log_f - log_f.max()) * turn_on
     cdf = np.concatenate(([0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))))
-    return np.interp(rng.random(n) * cdf[-1], cdf, grid)
+    return grid, cdf
 
 
-def _background(rng, n, mjj_range, slope, curvature, strength):
-    mjj = _background_mjj(rng, n, mjj_range, _SIM_P1_SHIFT * strength["mjj_spectrum"])
+def _background_mjj(rng, n, mjj_range, p1_shift, keep=None):
+    # Inverse-CDF sampling on a fine grid: exact up to the grid's linear interpolation and
+    # vectorised over events. With ``keep``, the law truncated to it (the same interpolated
+    # CDF, so the kept events follow exactly the law of the full sample's events in ``keep``).
+    grid, cdf = _mjj_cdf(mjj_range, p1_shift)
+    if keep is None:
+        return np.interp(rng.random(n) * cdf[-1], cdf, grid)
+    lo, hi = np.interp(keep, grid, cdf)
+    return np.interp(lo + rng.random(n) * (hi - lo), cdf, grid)
+
+
+def _kept_counts(rng, n, mjj_range, p1_shift, keep, region):
+    """Background events of a full sample of ``n`` that fall in ``keep`` and in the window.
+
+    Drawn jointly (multinomially) as a full sample's would be, so that the kept events and the
+    window count that sets the injected signal have the full sample's joint law.
+    """
+    grid, cdf = _mjj_cdf(mjj_range, p1_shift)
+
+    def fraction(lo, hi):
+        a, b = np.interp([max(lo, grid[0]), min(hi, grid[-1])], grid, cdf)
+        return max(0.0, (b - a) / cdf[-1])
+
+    (klo, khi), (wlo, whi) = keep, region.window
+    both = fraction(max(klo, wlo), min(khi, whi)) if max(klo, wlo) < min(khi, whi) else 0.0
+    only_keep = fraction(klo, khi) - both
+    only_window = fraction(wlo, whi) - both
+    p = np.clip([both, only_keep, only_window], 0.0, None)
+    counts = rng.multinomial(n, [*p, max(0.0, 1.0 - p.sum())])
+    return int(counts[0] + counts[1]), int(counts[0] + counts[2])
+
+
+def _background(rng, n, mjj_range, slope, curvature, strength, keep=None):
+    mjj = _background_mjj(rng, n, mjj_range, _SIM_P1_SHIFT * strength["mjj_spectrum"], keep)
     log_ratio = np.log(mjj / _W_MASS)
     median = (
         _QCD_MASS_MEDIAN
@@ -257,6 +288,19 @@ def _mismodelling_strengths(mismodelling, simulation) -> dict:
     return {name: float(value) if simulation else 0.0 for name, value in strength.items()}
 
 
+def _check_keep(keep, mjj_range):
+    try:
+        lo, hi = (float(v) for v in keep)
+    except (TypeError, ValueError):
+        raise ValueError(f"keep must be a (low, high) m_jj range in GeV; got {keep!r}.") from None
+    if not (mjj_range[0] <= lo < hi <= mjj_range[1]):
+        raise ValueError(
+            f"keep must be an m_jj range inside mjj_range {mjj_range} with low < high; got "
+            f"{keep!r}."
+        )
+    return lo, hi
+
+
 def make_lhco_like(
     n_background=1_000_000,
     signal_to_background=0.0,
@@ -269,6 +313,7 @@ def make_lhco_like(
     mass_mjj_curvature=0.0,
     region=None,
     mjj_range=(1_500.0, 7_000.0),
+    keep=None,
     random_state=None,
     as_frame=False,
 ):
@@ -307,6 +352,13 @@ def make_lhco_like(
         Window for counting S/B; default ``SignalRegion()`` (3.1-3.9 TeV).
     mjj_range : tuple of float, default=(1500, 7000)
         Generated m_jj range in GeV.
+    keep : tuple of float or None, default=None
+        Return only the events with ``keep[0] <= m_jj < keep[1]`` (e.g. the signal region),
+        generating no others: the kept background count, the window count that sets the
+        injection and the kept events have the joint law of the same cut applied to a full
+        sample of ``n_background`` events, at a fraction of its cost. Toys that use one region
+        only are this cheaper (:class:`~nhtad.calibration.LHCOToys`). The random stream differs
+        from the full sample's: the same seed gives other events than with ``keep=None``.
     random_state : None, int, RandomState, Generator or SeedSequence
         Seed; the same value gives the same events.
     as_frame : bool, default=False
@@ -341,14 +393,24 @@ def make_lhco_like(
     region = SignalRegion() if region is None else region
     rng = np.random.default_rng(as_seed_sequence(random_state))
 
-    background = _background(
-        rng, n_background, (lo, hi), float(mass_mjj_slope), float(mass_mjj_curvature), strength
-    )
-    n_bkg_window = int(region.in_window(background["mjj"]).sum()) if n_background else 0
+    if keep is None:
+        background = _background(
+            rng, n_background, (lo, hi), float(mass_mjj_slope), float(mass_mjj_curvature), strength
+        )
+        n_bkg_window = int(region.in_window(background["mjj"]).sum()) if n_background else 0
+    else:
+        keep = _check_keep(keep, (lo, hi))
+        p1_shift = _SIM_P1_SHIFT * strength["mjj_spectrum"]
+        n_kept, n_bkg_window = _kept_counts(rng, n_background, (lo, hi), p1_shift, keep, region)
+        background = _background(
+            rng, n_kept, (lo, hi), float(mass_mjj_slope), float(mass_mjj_curvature), strength, keep
+        )
     n_sig_window = n_signal_for(signal_to_background, n_bkg_window)
     sig = _signal_with_window_count(
         rng, n_sig_window, signal, (lo, hi), region, SIGNAL_PROFILES[signal_profile]
     )
+    if keep is not None:
+        sig = sig[(sig["mjj"] >= keep[0]) & (sig["mjj"] < keep[1])]
     events, truth = combine_shuffled(background, sig, rng)
     return events_bunch(
         events,
