@@ -130,6 +130,7 @@ def _study(args, module_name):
         checkpoint=_study_checkpoint(args),
         overwrite=args.force,
         **sources,
+        **({"device": args.device} if hasattr(args, "device") else {}),
     )
     from .utils.tables import format_table
 

@@ -199,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--simulation-masterkey", metavar="FILE", help="truth labels of --simulation"
             )
+        if name == "nplm":
+            p.add_argument(
+                "--device",
+                default="cpu",
+                help="torch device of the NPLM fits, e.g. cuda (default: cpu; the HGB "
+                "ensembles run on the CPU)",
+            )
         p.add_argument(
             "--n-background",
             type=int,
