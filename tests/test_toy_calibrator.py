@@ -312,6 +312,22 @@ def test_merge_and_load_refuse_another_generator_or_statistic(tmp_path):
     assert mi[0].merge(mi[1]).toy_indices_.tolist() == [0, 1]
 
 
+def test_device_is_not_part_of_a_runs_identity():
+    # A calibration begun on a GPU can be finished on a CPU (NPLM's t agrees to ~1e-7), and a
+    # checkpoint written while the device still counted resumes.
+    from nhtad.scoring import NPLMKernelEstimator
+    from nhtad.utils.checkpoint import identity_differences
+    from nhtad.utils.fingerprint import param_fingerprints
+
+    gpu, cpu = NPLMKernelEstimator(device="cuda"), NPLMKernelEstimator(device="cpu")
+    assert param_fingerprints(gpu) == param_fingerprints(cpu)
+    assert "device" not in param_fingerprints(cpu)
+    old = {"test": {**param_fingerprints(cpu), "device": "d0e389d8"}}
+    assert identity_differences(old, {"test": param_fingerprints(cpu)}) == []
+    other = NPLMKernelEstimator(n_centers=7)
+    assert identity_differences(old, {"test": param_fingerprints(other)}) == ["test.n_centers"]
+
+
 def test_plain_function_generators_are_identified_by_code_and_closure():
     def make(shift):
         def generator(seed):

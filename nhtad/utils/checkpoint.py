@@ -37,9 +37,16 @@ _FORMAT = 1
 
 
 def identity_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    """Names of the entries in which two identity dicts differ (nested dicts by ``a.b`` path)."""
+    """Names of the entries in which two identity dicts differ (nested dicts by ``a.b`` path).
+
+    Entries named in :data:`~nhtad.utils.fingerprint.RESULT_NEUTRAL_PARAMS` are not compared:
+    a checkpoint written when one of them still counted (``device`` before it was declared
+    neutral) resumes like one written without it.
+    """
+    from .fingerprint import RESULT_NEUTRAL_PARAMS
+
     out = []
-    for key in sorted(set(saved) | set(current)):
+    for key in sorted((set(saved) | set(current)) - RESULT_NEUTRAL_PARAMS):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out += identity_differences(a, b, f"{prefix}{key}.")

@@ -25,8 +25,11 @@ __all__ = ["fingerprint", "param_fingerprints", "FingerprintError", "RESULT_NEUT
 
 #: Parameters that never change a toy's statistic: ``random_state`` is reset per toy from the
 #: toy's seed (:func:`nhtad.calibration.run_one_toy`), ``n_jobs`` and ``verbose`` only change
-#: how the work runs. Leaving them out lets a run be resumed with another ``n_jobs``.
-RESULT_NEUTRAL_PARAMS = frozenset({"random_state", "n_jobs", "verbose"})
+#: how the work runs, and ``device`` where the arithmetic runs: it changes rounding, as the
+#: number of threads does (NPLM's t on CUDA and on the CPU agree to about 1e-7, far inside a
+#: toy's spread), not the statistic's law. Leaving them out lets a run be resumed with another
+#: ``n_jobs``, or a calibration begun on a GPU be finished on a CPU.
+RESULT_NEUTRAL_PARAMS = frozenset({"random_state", "n_jobs", "verbose", "device"})
 
 _MAX_DEPTH = 64
 
