@@ -158,14 +158,55 @@ def test_curvature_makes_the_mass_dependence_non_linear():
     assert np.all(np.diff(straight) > -0.02 * straight[:-1])
 
 
+def _peak(values, lo, hi):
+    counts, edges = np.histogram(values, bins=40, range=(lo, hi))
+    return 0.5 * (edges[counts.argmax()] + edges[counts.argmax() + 1])
+
+
 def test_resonant_signal_looks_like_the_lhco_wprime(data):
+    # The default (realistic) profile: the jet masses peak at X and Y, with a radiative and an
+    # uncontained-decay tail that pulls the medians below the peaks.
     sig = data.events[data.truth == 1]
     assert np.median(sig["mjj"]) == pytest.approx(3500, rel=0.03)
+    assert _peak(sig["mj1"], 300, 700) == pytest.approx(500, rel=0.03)
+    assert _peak(sig["mj2"], 40, 160) == pytest.approx(100, rel=0.05)
+    assert 400 < np.median(sig["mj1"]) < 500 and 70 < np.median(sig["mj2"]) < 100
+    bkg = data.events[data.truth == 0]
+    assert sig["tau21_1"].mean() < bkg["tau21_1"].mean() - 0.15
+    assert SignalRegion().in_signal_region(sig["mjj"]).mean() > 0.6
+
+
+def test_easy_signal_has_sharp_jet_masses():
+    easy = make_lhco_like(100_000, 0.05, signal_profile="easy", random_state=0)
+    sig, bkg = easy.events[easy.truth == 1], easy.events[easy.truth == 0]
     assert np.median(sig["mj1"]) == pytest.approx(500, rel=0.03)
     assert np.median(sig["mj2"]) == pytest.approx(100, rel=0.05)
-    bkg = data.events[data.truth == 0]
     assert sig["tau21_1"].mean() < bkg["tau21_1"].mean() - 0.2
-    assert SignalRegion().in_signal_region(sig["mjj"]).mean() > 0.6
+
+
+def test_kept_events_have_the_law_of_the_cut_full_sample():
+    from scipy import stats
+
+    region = SignalRegion()
+    sr = (region.low, region.high)
+    full = make_lhco_like(200_000, 0.02, random_state=5)
+    cut = full.events[region.in_signal_region(full.events["mjj"])]
+    kept = make_lhco_like(200_000, 0.02, keep=sr, random_state=6)
+    assert kept.n_background == full.n_background
+    assert np.all(region.in_signal_region(kept.events["mjj"]))
+    # The kept count is Binomial(n, p_SR): 200k x 12% = 24k +- 150.
+    assert abs(len(kept.events) - len(cut)) < 5 * np.sqrt(len(cut))
+    for column in ("mjj", "mj1", "tau21_1", "dR_jj"):
+        assert stats.ks_2samp(cut[column], kept.events[column]).pvalue > 1e-3
+    # The window count that sets the injection keeps its full-sample law.
+    assert abs(kept.n_background_window - full.n_background_window) < 5 * np.sqrt(
+        full.n_background_window
+    )
+    assert kept.n_signal_window == round(0.02 * kept.n_background_window)
+    with pytest.raises(ValueError, match="keep must be an m_jj range inside"):
+        make_lhco_like(1000, keep=(1000, 3000))
+    with pytest.raises(ValueError, match="keep must be a"):
+        make_lhco_like(1000, keep=3000)
 
 
 def test_nonresonant_signal_is_flat_in_mjj():
