@@ -30,7 +30,6 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
 
-from ..utils.tables import format_median_range
 from ._tables import check_outputs_free, write_outputs
 from ._tables import checkpoint_folder as _checkpoint_folder
 
@@ -272,9 +271,7 @@ def chi2_section(null, signal, cfg):
         t0 = null[:, cols[j]]
         fit = fit_chi2_dof(t0)
         n = t0.size
-        tail = {
-            q: int((t0 > chi2_law.isf(q, fit.dof)).sum()) for q in (0.01, 0.001)
-        }
+        tail = {q: int((t0 > chi2_law.isf(q, fit.dof)).sum()) for q in (0.01, 0.001)}
         row = {
             "width": f"{sigma:g}",
             "fitted dof": f"{fit.dof:.1f}",
