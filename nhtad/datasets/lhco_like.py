@@ -196,10 +196,10 @@ def _background(rng, n, mjj_range, slope, curvature, strength, keep=None):
     )
 
 
-def _signal_mjj(rng, n, kind, mjj_range, profile):
+def _signal_mjj(rng, n, kind, mjj_range, profile, mass):
     if kind == "nonresonant":
         return rng.uniform(mjj_range[0], mjj_range[1], n)
-    mjj = _W_MASS * (1.0 + profile.mjj_core_width * rng.standard_normal(n))
+    mjj = mass * (1.0 + profile.mjj_core_width * rng.standard_normal(n))
     tail = rng.random(n) < _W_TAIL[0]
     mjj[tail] *= np.exp(-rng.exponential(_W_TAIL[1], int(tail.sum())))
     return mjj
@@ -221,8 +221,8 @@ def _uncontained(rng, mass, tau, profile):
     tau[out] = _beta(rng, *_QCD_TAU21, int(out.sum()))
 
 
-def _signal(rng, n, kind, mjj_range, profile):
-    mjj = _signal_mjj(rng, n, kind, mjj_range, profile)
+def _signal(rng, n, kind, mjj_range, profile, mass=_W_MASS):
+    mjj = _signal_mjj(rng, n, kind, mjj_range, profile, mass)
     (m_x, r_x), (m_y, r_y) = profile.jet_masses
     mass_a = _signal_jet_mass(rng, n, m_x, r_x, profile)
     mass_b = _signal_jet_mass(rng, n, m_y, r_y, profile)
@@ -242,7 +242,7 @@ def _signal(rng, n, kind, mjj_range, profile):
     )
 
 
-def _signal_with_window_count(rng, n_window, kind, mjj_range, region, profile):
+def _signal_with_window_count(rng, n_window, kind, mjj_range, region, profile, mass=_W_MASS):
     # Draw signal in batches until n_window events fall in the window; keep everything drawn up
     # to that event, so the tails outside the window come along in their natural proportion.
     batches, found, drawn = [], 0, 0
@@ -253,7 +253,9 @@ def _signal_with_window_count(rng, n_window, kind, mjj_range, region, profile):
                 f"{drawn} drawn events fell in it); choose a window around the signal."
             )
         # Batches at least double what was drawn, so a sparse window costs few iterations.
-        batch = _signal(rng, max(2 * (n_window - found), 256, drawn), kind, mjj_range, profile)
+        batch = _signal(
+            rng, max(2 * (n_window - found), 256, drawn), kind, mjj_range, profile, mass
+        )
         drawn += batch.size
         in_window = region.in_window(batch["mjj"])
         length = prefix_reaching(in_window, n_window - found)
@@ -264,7 +266,7 @@ def _signal_with_window_count(rng, n_window, kind, mjj_range, region, profile):
             batches.append(batch)
             found += int(in_window.sum())
     if not batches:
-        return _signal(rng, 0, kind, mjj_range, profile)
+        return _signal(rng, 0, kind, mjj_range, profile, mass)
     return np.concatenate(batches)
 
 
@@ -288,6 +290,10 @@ def _mismodelling_strengths(mismodelling, simulation) -> dict:
     return {name: float(value) if simulation else 0.0 for name, value in strength.items()}
 
 
+def _finite_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+
+
 def _check_keep(keep, mjj_range):
     try:
         lo, hi = (float(v) for v in keep)
@@ -307,6 +313,7 @@ def make_lhco_like(
     *,
     signal="resonant",
     signal_profile="realistic",
+    signal_mass=3_500.0,
     simulation=False,
     mismodelling=1.0,
     mass_mjj_slope=0.3,
@@ -334,6 +341,11 @@ def make_lhco_like(
         supervised classifier reaches the LHC Olympics' AUC and significance improvement
         (docs/datasets.md); ``"easy"``, the first releases' signal (sharp jet masses, clean
         two-prong substructure), separable from the background by a cut.
+    signal_mass : float, default=3500
+        Resonance mass in GeV (the W' of the LHC Olympics R&D sample at 3.5 TeV); its width
+        and tail scale with it. Count the injection in a ``region`` whose window holds the
+        resonance: with the default window (3.1-3.9 TeV) a resonance far from 3.5 TeV hardly
+        reaches it, and the generator says so.
     simulation : bool, default=False
         Generate the mismodelled "simulation" background instead of data-like background.
     mismodelling : float or mapping, default=1.0
@@ -385,6 +397,11 @@ def make_lhco_like(
             f"signal_profile must be one of {sorted(SIGNAL_PROFILES)}; got {signal_profile!r}."
         )
     lo, hi = (float(v) for v in mjj_range)
+    mass = float(signal_mass) if _finite_number(signal_mass) else float("nan")
+    if not (lo < mass < hi):
+        raise ValueError(
+            f"signal_mass must be a number inside mjj_range {mjj_range} GeV; got {signal_mass!r}."
+        )
     if not (0.0 < lo < hi < SQRT_S):
         raise ValueError(f"mjj_range must satisfy 0 < low < high < 13000 GeV; got {mjj_range}.")
     strength = _mismodelling_strengths(mismodelling, simulation)
@@ -407,7 +424,7 @@ def make_lhco_like(
         )
     n_sig_window = n_signal_for(signal_to_background, n_bkg_window)
     sig = _signal_with_window_count(
-        rng, n_sig_window, signal, (lo, hi), region, SIGNAL_PROFILES[signal_profile]
+        rng, n_sig_window, signal, (lo, hi), region, SIGNAL_PROFILES[signal_profile], mass
     )
     if keep is not None:
         sig = sig[(sig["mjj"] >= keep[0]) & (sig["mjj"] < keep[1])]
