@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ._cli_files import refuse_existing
 
-__all__ = ["cmd_demo", "cmd_generate", "cmd_study_sacwola", "cmd_study_nplm"]
+__all__ = ["cmd_demo", "cmd_generate", "cmd_study_sacwola", "cmd_study_nplm", "cmd_scan"]
 
 
 def _options(args, *names) -> dict:
@@ -203,3 +203,32 @@ def cmd_study_sacwola(args) -> int:
 def cmd_study_nplm(args) -> int:
     """``nhtad study nplm``: the NPLM study (:func:`~nhtad.studies.run_nplm_study`)."""
     return _study(args, "nplm_table")
+
+
+def cmd_scan(args) -> int:
+    """``nhtad scan``: the look-elsewhere scan study (:func:`~nhtad.studies.run_scan_study`)."""
+    from .studies import scan_study
+
+    cfg = scan_study.QUICK if args.quick else scan_study.FULL
+    if args.realisations is not None:
+        cfg = replace(cfg, n_realisations=args.realisations)
+    if args.toys is not None:
+        cfg = replace(cfg, n_toys=args.toys)
+    if args.tests is not None:
+        cfg = replace(cfg, tests=tuple(args.tests))
+    command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nhtad scan"
+    result = scan_study.run_scan_study(
+        cfg,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        out=args.out,
+        verbose=0 if args.quiet else 1,
+        command=command,
+        checkpoint=_study_checkpoint(args),
+        overwrite=args.force,
+    )
+    from .utils.tables import format_table
+
+    print(format_table(result["table"]))
+    print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
+    return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._cli_commands import cmd_demo, cmd_generate, cmd_study_nplm, cmd_study_sacwola
+from ._cli_commands import cmd_demo, cmd_generate, cmd_scan, cmd_study_nplm, cmd_study_sacwola
 from ._cli_test_parser import add_test_commands
 
 __all__ = ["build_parser", "VERBOSE_DESTS"]
@@ -229,4 +229,41 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _common(p, out_default=default_out, force=True)
         p.set_defaults(func=func)
+    _add_scan(sub, verbose)
     return parser
+
+
+def _add_scan(sub, verbose):
+    text = (
+        "look-elsewhere: slide the signal region across m_jj, local and toy-calibrated global "
+        "p-values (MI test of an untrained score, bump hunt) with the signal at one or two "
+        "masses"
+    )
+    p = sub.add_parser(
+        "scan", help=text, description=text + " (embedded generator).", parents=[verbose[1]]
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes that check the machinery, not the physics (about a minute on a "
+        "quiet 2-core machine)",
+    )
+    p.add_argument("--realisations", type=int, default=None, help="samples per mass and S/B")
+    p.add_argument(
+        "--toys", type=int, default=None, help="background-only toys of the whole scan per test"
+    )
+    p.add_argument("--tests", nargs="+", choices=("mi", "bump"), default=None, help="tests to scan")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="folder where the calibration toys are saved as they finish (default: "
+        "OUT/checkpoint, continued by running the same command again)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run whose checkpoints are in --checkpoint DIR (same settings)",
+    )
+    _common(p, out_default="nhtad-scan", force=True)
+    p.set_defaults(func=cmd_scan)

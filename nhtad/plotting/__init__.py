@@ -21,6 +21,8 @@ nhtad.plotting``) does not import it.
   (:mod:`~nhtad.plotting.power_curves`);
 - :func:`plot_smooth_trend`: the score-bin shares per m_jj bin against the fitted smooth trend
   of a :class:`~nhtad.stats.SmoothTrendIndependenceTest` (:mod:`~nhtad.plotting.smooth_trend`);
+- :func:`plot_scan`: local Z along a signal-region scan with the local Z of global 1, 2, 3
+  sigma (:mod:`~nhtad.plotting.scan`);
 - :func:`save_figure`: write a PNG atomically, creating the folders
   (:mod:`~nhtad.plotting.saving`);
 - :func:`median_significance_table`: deprecated; the table is text, not a figure, and is now
@@ -37,6 +39,7 @@ from .null_distributions import plot_mi_null
 from .null_fit import plot_null_fit
 from .power_curves import plot_power_curves
 from .saving import save_figure
+from .scan import plot_scan
 from .score_distributions import plot_score_distributions
 from .smooth_trend import plot_smooth_trend
 
@@ -47,6 +50,7 @@ __all__ = [
     "plot_null_fit",
     "plot_power_curves",
     "plot_smooth_trend",
+    "plot_scan",
     "median_significance_table",
     "save_figure",
 ]

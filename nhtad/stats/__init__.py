@@ -38,6 +38,10 @@ What to use when
   :class:`ToyFloorWarning` says when, and :func:`toys_needed` how many toys a Z needs):
   extrapolate with :func:`chi2_extrapolation` (the chi-square fitted by :func:`fit_chi2_dof`)
   where the statistic has a chi-square law.
+- **The resonance mass unknown**: :class:`SignalRegionScan` runs any of the above (or a chain
+  that trains its score per window) in every window of a sliding scan
+  (:func:`sliding_regions`) and quotes the global p-value, calibrated on toys of the whole
+  scan, with the trials factor; :func:`gross_vitells` is the analytic cross-check.
 """
 
 from .association import HomogeneousAssociationTest
@@ -76,10 +80,15 @@ from .pvalues import (
     pvalue_to_significance,
     significance_to_log_pvalue,
 )
+from .scan import GrossVitells, SignalRegionScan, gross_vitells, sliding_regions
 from .smooth_trend import SmoothTrendIndependenceTest
 from .toy_floor import ToyFloorWarning, toys_needed
 
 __all__ = [
+    "SignalRegionScan",
+    "sliding_regions",
+    "gross_vitells",
+    "GrossVitells",
     "BaseTest",
     "TestResult",
     "MutualInformationIndependenceTest",
