@@ -21,7 +21,8 @@ def _levels(scan, gross_vitells, levels):
             out[level] = (float(np.quantile(null, 1.0 - p)), "toys")
         elif gross_vitells is not None:
             grid = np.linspace(0.0, 12.0, 2401)
-            reached = np.flatnonzero(gross_vitells.significance(grid) >= level)
+            with np.errstate(invalid="ignore"):
+                reached = np.flatnonzero(gross_vitells.significance(grid) >= level)
             if reached.size:
                 out[level] = (float(grid[reached[0]]), "Gross-Vitells")
     return out

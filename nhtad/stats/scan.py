@@ -146,8 +146,12 @@ class GrossVitells:
         return np.where(z > self.level, out, np.nan)
 
     def significance(self, significance):
-        """Global Z at local significance Z."""
-        return log_pvalue_to_significance(self.log_pvalue(significance))
+        """Global Z at local significance Z (NaN at or below ``u0``)."""
+        log_p = np.asarray(self.log_pvalue(significance), dtype=float)
+        out = np.full(log_p.shape, np.nan)
+        ok = ~np.isnan(log_p)
+        out[ok] = log_pvalue_to_significance(log_p[ok])
+        return float(out) if out.ndim == 0 else out
 
     def __repr__(self):
         return (
