@@ -30,6 +30,7 @@ from nhtad.stats import (
     HomogeneousAssociationTest,
     HyperTest,
     MutualInformationIndependenceTest,
+    SignalRegionScan,
     SmoothTrendIndependenceTest,
     TemplateCutAndCountTest,
     TestResult,
@@ -70,6 +71,10 @@ TESTS = [
     BumpHuntTest(),
     SmoothTrendIndependenceTest(rel_uncertainty=0.05, y_bins=SignalRegion()),
     HomogeneousAssociationTest(rel_uncertainty=0.03),
+    SignalRegionScan(
+        MutualInformationIndependenceTest(rel_uncertainty=0.05),
+        [SignalRegion(3300.0, 3500.0, (3100.0, 3700.0)), SignalRegion()],
+    ),
     "NPLMTest",
     nhtad.SACWoLaTest(classifier=_FixedScore(), cv=2, random_state=0),
 ]
@@ -109,7 +114,7 @@ def _inputs(test, data, request):
         return (None, sample_dijet(20_000, (1.0, 10.0, 5.0, 0.0), random_state=0)), {}
     if isinstance(test, AnomalyCutTest | TemplateCutAndCountTest | HyperTest):
         return (data[0], (data[1] > 0.5).astype(int)), {}
-    if isinstance(test, SmoothTrendIndependenceTest):
+    if isinstance(test, SmoothTrendIndependenceTest | SignalRegionScan):
         return (data[0], 3100.0 + 800.0 * data[1]), {}
     if isinstance(test, HomogeneousAssociationTest):
         half = data[0].size // 2

@@ -194,8 +194,9 @@ class SignalRegionScan(BaseTest):
 
     Parameters
     ----------
-    test : BaseTest or callable
-        The test run in each window, cloned per window. A ``region`` parameter (or a
+    local_test : BaseTest or callable
+        The test run in each window, cloned per window (named so that it does not hide the
+        method :meth:`test`). A ``region`` parameter (or a
         ``y_bins`` holding a :class:`SignalRegion`) is set to the window's region; a
         ``random_state`` parameter gets a seed of its own per window when the scan has one.
         A chain that trains its score (:class:`~nhtad.SACWoLaTest`) retrains in every
@@ -236,7 +237,7 @@ class SignalRegionScan(BaseTest):
 
     def __init__(
         self,
-        test,
+        local_test,
         windows,
         *,
         target="mjj",
@@ -244,7 +245,7 @@ class SignalRegionScan(BaseTest):
         null=None,
         random_state=None,
     ):
-        self.test = test
+        self.local_test = local_test
         self.windows = windows
         self.target = target
         self.select = select
@@ -265,11 +266,12 @@ class SignalRegionScan(BaseTest):
             raise ValueError(f"target must be 'mjj' or 'region'; got {self.target!r}.")
         if self.select not in ("window", "signal_region"):
             raise ValueError(f"select must be 'window' or 'signal_region'; got {self.select!r}.")
-        is_test = hasattr(self.test, "fit") and hasattr(self.test, "get_params")
-        if not is_test and not callable(self.test):
+        is_test = hasattr(self.local_test, "fit") and hasattr(self.local_test, "get_params")
+        if not is_test and not callable(self.local_test):
             raise ValueError(
-                "test must be an nhtad test (fit, get_params) or a callable (region, n_events) "
-                f"returning one; got {self.test!r}."
+                "local_test must be an nhtad test (fit, get_params) or a callable (region, "
+                "n_events) "
+                f"returning one; got {self.local_test!r}."
             )
         return windows
 
@@ -291,12 +293,14 @@ class SignalRegionScan(BaseTest):
         return null
 
     def _window_test(self, region, n_events, seed):
-        if hasattr(self.test, "fit") and hasattr(self.test, "get_params"):
-            test = clone(self.test)
+        if hasattr(self.local_test, "fit") and hasattr(self.local_test, "get_params"):
+            test = clone(self.local_test)
         else:
-            test = self.test(region, n_events)
+            test = self.local_test(region, n_events)
             if not (hasattr(test, "fit") and hasattr(test, "get_params")):
-                raise ValueError(f"the test factory {self.test!r} returned {test!r}, not a test.")
+                raise ValueError(
+                    f"the local_test factory {self.local_test!r} returned {test!r}, not a test."
+                )
         params = test.get_params(deep=False)
         update = {}
         if "region" in params:
