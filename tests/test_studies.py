@@ -35,7 +35,18 @@ def test_sacwola_table_study(tmp_path):
         mi_null_toys=10,
     )
     result = run_sacwola_study(cfg, random_state=1, out=tmp_path, verbose=0, command="test")
-    assert list(result["table"][0]) == ["Z", "S/B = 0", "S/B = 0.01"]
+    assert list(result["table"][0]) == [
+        "Z",
+        "S/B = 0",
+        "S/B = 0.01",
+        "false positives at S/B = 0 (Z > 1.64)",
+    ]
+    # Every method's false-positive cell counts the background-only realisations.
+    assert all(
+        line["false positives at S/B = 0 (Z > 1.64)"].endswith("]")
+        for line in result["table"][1:]
+        if line["false positives at S/B = 0 (Z > 1.64)"] != "-"
+    )
     assert len(result["rows"]) == 4
     methods = [line["Z"] for line in result["table"]]
     for name in (
@@ -82,8 +93,12 @@ def test_nplm_table_study(tmp_path):
     assert len(detail["HGB 5D + t_cc"]) == len(SINGLE)
     assert len(detail["NPLM 5D + hyper-t_cc"]) == len(GRIDS)
     # With 8 null toys no Z exceeds Phi^-1(1 - 1/9) = 1.22; a strong signal reaches it.
-    z_max = float(np.max([max(v) for v in detail.values()]))
+    z_max = float(np.max([c["significance"] for v in detail.values() for c in v]))
     assert z_max == pytest.approx(norm.isf(1 / 9))
+    assert any(c["at_floor"] for v in detail.values() for c in v)
+    assert all(c["low"] <= c["significance"] <= c["high"] for v in detail.values() for c in v)
+    assert "chi-square extrapolation" in (tmp_path / "nplm_table.md").read_text()
+    assert [row["width"] for row in result["chi2_extrapolation"]] == [f"{s:g}" for s in cfg.sigmas]
     assert (tmp_path / "nplm_table.csv").is_file()
     _pngs_open([tmp_path / "nplm_table_power.png"])
     # The summary is a pure function of the toy statistics.

@@ -39,14 +39,19 @@ _FORMAT = 1
 def identity_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """Names of the entries in which two identity dicts differ (nested dicts by ``a.b`` path).
 
-    Entries named in :data:`~nhtad.utils.fingerprint.RESULT_NEUTRAL_PARAMS` are not compared:
-    a checkpoint written when one of them still counted (``device`` before it was declared
-    neutral) resumes like one written without it.
+    In an estimator's parameter fingerprints (the dicts with a ``"<type>"`` entry, from
+    :func:`~nhtad.utils.fingerprint.param_fingerprints`) the parameters named in
+    :data:`~nhtad.utils.fingerprint.RESULT_NEUTRAL_PARAMS` are not compared: a checkpoint
+    written when one of them still counted (``device`` before it was declared neutral) resumes
+    like one written without it. Elsewhere every key counts (a study's root ``random_state``).
     """
     from .fingerprint import RESULT_NEUTRAL_PARAMS
 
+    keys = set(saved) | set(current)
+    if "<type>" in saved or "<type>" in current:
+        keys -= RESULT_NEUTRAL_PARAMS
     out = []
-    for key in sorted((set(saved) | set(current)) - RESULT_NEUTRAL_PARAMS):
+    for key in sorted(keys):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out += identity_differences(a, b, f"{prefix}{key}.")
