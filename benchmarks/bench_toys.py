@@ -117,8 +117,9 @@ class SACWoLaChainToys:
         window = SignalRegion().window
         # About a quarter of the generated range falls in the window.
         n = 4 * self.n_each
-        seed = np.random.SeedSequence(random_state)
-        d_seed, s_seed = seed.spawn(2)
+        from nhtad.utils.random import as_seed_sequence, spawn_children
+
+        d_seed, s_seed = spawn_children(as_seed_sequence(random_state), 2)
         data = make_lhco_like(n, keep=window, random_state=d_seed).events
         sim = make_lhco_like(n, keep=window, simulation=True, random_state=s_seed).events
         X = np.vstack([sacwola_features(data), sacwola_features(sim)])
@@ -174,6 +175,14 @@ def main(argv=None):
         f"events, {n_pipe} toys, n_jobs=1): before = every event generated and cut, now = "
         "only the events the toy uses"
     )
+    # First, before any HistGradientBoosting fit in this process: after one, torch's training
+    # threads ran 2.3x slower here (OpenMP runtimes spinning against each other).
+    n_each = 10_000 if args.quick else 50_000
+    chain = per_toy(SACWoLaChain(), SACWoLaChainToys(n_each), 1 if args.quick else 2)
+    print(
+        f"  SA-CWoLa whole chain (SACWoLaTest, 5-fold, {n_each} + {n_each} window events): "
+        f"{chain:.2f} s per toy (target < 10 s at 50k + 50k)"
+    )
     hyper = HyperTest.over_parameter(TemplateCutAndCountTest(), "quantile", [0.8, 0.9, 0.95, 0.99])
     nplm = make_pipeline(
         ScoreTransformer(NPLMKernelEstimator(n_centers=1000, standardize=True)), clone(hyper)
@@ -209,12 +218,6 @@ def main(argv=None):
         print(f"  {name:36s} {before:7.3f}s {now:7.3f}s {before / now:5.1f}x  {quoted:.2f} s")
     mi_stat = per_toy(MutualInformationIndependenceTest(), ScoredWindowToys(size), n_pipe)
     print(f"  {'MI test of a given score':36s} {mi_stat:7.3f}s (generation included)")
-    n_each = 10_000 if args.quick else 50_000
-    chain = per_toy(SACWoLaChain(), SACWoLaChainToys(n_each), 1 if args.quick else 2)
-    print(
-        f"  SA-CWoLa whole chain (SACWoLaTest, 5-fold, {n_each} + {n_each} window events): "
-        f"{chain:.2f} s per toy (target < 10 s at 50k + 50k)"
-    )
 
 
 if __name__ == "__main__":
