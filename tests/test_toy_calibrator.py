@@ -322,7 +322,7 @@ def test_device_is_not_part_of_a_runs_identity():
     gpu, cpu = NPLMKernelEstimator(device="cuda"), NPLMKernelEstimator(device="cpu")
     assert param_fingerprints(gpu) == param_fingerprints(cpu)
     assert "device" not in param_fingerprints(cpu)
-    old = {"test": {**param_fingerprints(cpu), "device": "d0e389d8"}}
+    old = {"test": {**param_fingerprints(cpu), "device": "d0e389d8", "est__device": "d0e3"}}
     assert identity_differences(old, {"test": param_fingerprints(cpu)}) == []
     other = NPLMKernelEstimator(n_centers=7)
     assert identity_differences(old, {"test": param_fingerprints(other)}) == ["test.n_centers"]

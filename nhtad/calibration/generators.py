@@ -244,8 +244,8 @@ class LHCOToys:
         keep = {}
         if self.generate == "kept":
             region = self.region
-            rng = (region.low, region.high) if self.kind == "template" else region.window
-            keep = {"keep": rng}
+            kept = (region.low, region.high) if self.kind == "template" else region.window
+            keep = {"keep": kept}
         sample = data_source(
             self.n_background,
             self.signal_to_background,

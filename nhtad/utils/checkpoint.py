@@ -49,7 +49,8 @@ def identity_differences(saved: dict, current: dict, prefix: str = "") -> list[s
 
     keys = set(saved) | set(current)
     if "<type>" in saved or "<type>" in current:
-        keys -= RESULT_NEUTRAL_PARAMS
+        # Nested parameters too ("estimator__device"), as param_fingerprints leaves them out.
+        keys = {k for k in keys if k.rsplit("__", 1)[-1] not in RESULT_NEUTRAL_PARAMS}
     out = []
     for key in sorted(keys):
         a, b = saved.get(key), current.get(key)
