@@ -119,7 +119,21 @@ def _study(args, module_name):
         if hasattr(cfg, "n_simulation"):
             cfg = replace(cfg, n_simulation=args.n_background)
     run = module.run_sacwola_study if module_name == "sacwola_table" else module.run_nplm_study
-    command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"nhtad study ({module_name})"
+    return _run_study(
+        run,
+        cfg,
+        args,
+        f"nhtad study ({module_name})",
+        **sources,
+        **({"device": args.device} if hasattr(args, "device") else {}),
+    )
+
+
+def _run_study(run, cfg, args, default_command, **extra) -> int:
+    """Run a study function with the options every study command shares; print its table."""
+    from .utils.tables import format_table
+
+    command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else default_command
     result = run(
         cfg,
         random_state=args.random_state,
@@ -129,11 +143,8 @@ def _study(args, module_name):
         command=command,
         checkpoint=_study_checkpoint(args),
         overwrite=args.force,
-        **sources,
-        **({"device": args.device} if hasattr(args, "device") else {}),
+        **extra,
     )
-    from .utils.tables import format_table
-
     print(format_table(result["table"]))
     print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
     return 0
@@ -216,19 +227,4 @@ def cmd_scan(args) -> int:
         cfg = replace(cfg, n_toys=args.toys)
     if args.tests is not None:
         cfg = replace(cfg, tests=tuple(args.tests))
-    command = "nhtad " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nhtad scan"
-    result = scan_study.run_scan_study(
-        cfg,
-        random_state=args.random_state,
-        n_jobs=args.n_jobs,
-        out=args.out,
-        verbose=0 if args.quiet else 1,
-        command=command,
-        checkpoint=_study_checkpoint(args),
-        overwrite=args.force,
-    )
-    from .utils.tables import format_table
-
-    print(format_table(result["table"]))
-    print(f"\n(done in {result['seconds'] / 60:.1f} min; outputs in {args.out})")
-    return 0
+    return _run_study(scan_study.run_scan_study, cfg, args, "nhtad scan")

@@ -392,9 +392,9 @@ class SignalRegionScan(BaseTest):
             "local_log_pvalue": float(log_p[best]),
         }
         if null is not None:
-            global_log_p = empirical_log_pvalue(null.max(axis=1), z_max)
-            method = TOYS
             null_max = null.max(axis=1)
+            global_log_p = empirical_log_pvalue(null_max, z_max)
+            method = TOYS
             details["n_toys"] = int(null.shape[0])
         else:
             global_log_p = min(0.0, float(log_p[best]) + np.log(len(windows)))
