@@ -180,7 +180,7 @@ def _study_checkpoint(args):
     return folder
 
 
-def _study_sources(args) -> dict:
+def _study_sources(args, *, simulation_needed=True) -> dict:
     """LHCO-file event pools named on the command line, keyed as the study functions take them."""
     from .datasets import EventPool
 
@@ -198,7 +198,7 @@ def _study_sources(args) -> dict:
         sources["simulation"] = EventPool.from_lhco(
             simulation, masterkey=args.simulation_masterkey, unlabelled="background"
         )
-    elif args.data is not None and hasattr(args, "simulation"):
+    elif args.data is not None and hasattr(args, "simulation") and simulation_needed:
         raise ValueError(
             "with --data, give the simulated background too (--simulation FILE, e.g. the "
             "Black Box 1 features file with label 0 rows, or any background-only file)."
@@ -221,10 +221,25 @@ def cmd_scan(args) -> int:
     from .studies import scan_study
 
     cfg = scan_study.QUICK if args.quick else scan_study.FULL
-    if args.realisations is not None:
-        cfg = replace(cfg, n_realisations=args.realisations)
-    if args.toys is not None:
-        cfg = replace(cfg, n_toys=args.toys)
-    if args.tests is not None:
-        cfg = replace(cfg, tests=tuple(args.tests))
-    return _run_study(scan_study.run_scan_study, cfg, args, "nhtad scan")
+    options = {
+        "n_realisations": args.realisations,
+        "n_toys": args.toys,
+        "tests": None if args.tests is None else tuple(args.tests),
+        "trained_realisations": args.trained_realisations,
+        "trained_toys": args.trained_toys,
+        "signal_masses": None if args.masses is None else tuple(args.masses),
+    }
+    cfg = replace(cfg, **{k: v for k, v in options.items() if v is not None})
+    sources = _study_sources(
+        args, simulation_needed=any(t in scan_study.TRAINED for t in cfg.tests)
+    )
+    n = args.n_background
+    if sources:
+        if args.masses is None:
+            cfg = replace(cfg, signal_masses=(3500.0,))  # the LHC Olympics' W'
+        if n is None:
+            # Toys must differ: each draws a quarter of the file's background.
+            n = sources["data"].n_background // 4
+    if n is not None:
+        cfg = replace(cfg, n_background=n, n_simulation=n)
+    return _run_study(scan_study.run_scan_study, cfg, args, "nhtad scan", **sources)

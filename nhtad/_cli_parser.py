@@ -183,22 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="realisations per S/B (sacwola) or signal toys per injection (nplm)",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument(
-            "--data",
-            metavar="FILE",
-            help="LHC Olympics 2020 features .h5 to draw data from (default: the generator)",
-        )
-        p.add_argument("--masterkey", metavar="FILE", help="truth labels of a Black Box --data")
-        if name == "sacwola":
-            p.add_argument(
-                "--simulation",
-                metavar="FILE",
-                help="LHCO features .h5 whose background (label 0; all rows if unlabelled) is "
-                "the simulation (needed with --data)",
-            )
-            p.add_argument(
-                "--simulation-masterkey", metavar="FILE", help="truth labels of --simulation"
-            )
+        _add_data_files(p, simulation=name == "sacwola")
         if name == "nplm":
             p.add_argument(
                 "--device",
@@ -233,14 +218,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_data_files(p, *, simulation, needed="needed with --data"):
+    """The studies' event files: data (and simulation) from LHC Olympics feature files."""
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="LHC Olympics 2020 features .h5 to draw data from (default: the generator)",
+    )
+    p.add_argument("--masterkey", metavar="FILE", help="truth labels of a Black Box --data")
+    if simulation:
+        p.add_argument(
+            "--simulation",
+            metavar="FILE",
+            help="LHCO features .h5 whose background (label 0; all rows if unlabelled) is "
+            f"the simulation ({needed})",
+        )
+        p.add_argument(
+            "--simulation-masterkey", metavar="FILE", help="truth labels of --simulation"
+        )
+
+
 def _add_scan(sub, verbose):
     text = (
         "look-elsewhere: slide the signal region across m_jj, local and toy-calibrated global "
-        "p-values (MI test of an untrained score, bump hunt) with the signal at one or two "
-        "masses"
+        "p-values (MI test of an untrained score, bump hunt, SACWoLaTest retrained per window) "
+        "with the signal at one or two masses"
     )
     p = sub.add_parser(
-        "scan", help=text, description=text + " (embedded generator).", parents=[verbose[1]]
+        "scan",
+        help=text,
+        description=text + " (embedded generator, or events drawn from LHCO files).",
+        parents=[verbose[1]],
     )
     p.add_argument(
         "--quick",
@@ -252,12 +260,40 @@ def _add_scan(sub, verbose):
     p.add_argument(
         "--toys", type=int, default=None, help="background-only toys of the whole scan per test"
     )
-    p.add_argument("--tests", nargs="+", choices=("mi", "bump"), default=None, help="tests to scan")
+    p.add_argument(
+        "--tests",
+        nargs="+",
+        choices=("mi", "bump", "sacwola"),
+        default=None,
+        help="tests to scan (default: mi bump sacwola; --quick: mi bump). sacwola retrains "
+        "SA-CWoLa in every window (minutes per scan): its samples and toys are "
+        "--trained-realisations and --trained-toys",
+    )
+    p.add_argument("--trained-realisations", type=int, default=None, help="sacwola's samples")
+    p.add_argument("--trained-toys", type=int, default=None, help="sacwola's toys")
+    p.add_argument(
+        "--masses",
+        type=float,
+        nargs="+",
+        default=None,
+        help="resonance masses in GeV (default: 3500 4300, --quick 3500; with --data the "
+        "file's signal mass, default 3500 as in the LHC Olympics)",
+    )
+    p.add_argument(
+        "--n-background",
+        type=int,
+        default=None,
+        help="background events per sample and toy over the full m_jj range, also simulated "
+        "ones for sacwola (default: the mode's; with --data a quarter of the file's "
+        "background, so that toys differ)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_files(p, simulation=True, needed="for sacwola with --data")
     p.add_argument(
         "--checkpoint",
         metavar="DIR",
-        help="folder where the calibration toys are saved as they finish (default: "
+        help="folder where the calibration toys and the samples' scans are saved as they "
+        "finish (default: "
         "OUT/checkpoint, continued by running the same command again)",
     )
     p.add_argument(
