@@ -80,7 +80,9 @@ def _bumphunter(npe, seed):
 
 
 def test_local_pvalues_match_pybumphunter_on_one_histogram():
-    counts = np.random.default_rng(3).poisson(BACKGROUND * (1 + 0.08 * (np.abs(CENTRES - 3800) < 200)))
+    counts = np.random.default_rng(3).poisson(
+        BACKGROUND * (1 + 0.08 * (np.abs(CENTRES - 3800) < 200))
+    )
     scan = SignalRegionScan(_count_test, _windows(), select="signal_region")
     scan.fit(None, np.repeat(CENTRES, counts))
     bh = _bumphunter(npe=0, seed=0)
@@ -98,7 +100,7 @@ def test_local_pvalues_match_pybumphunter_on_one_histogram():
 
 
 def test_global_pvalue_law_matches_pybumphunter():
-    n_toys = 600
+    n_toys = 1500
     cal = ToyCalibrator(
         SignalRegionScan(_count_test, _windows(), select="signal_region"),
         HistogramToys(),
