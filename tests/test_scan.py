@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.base import clone
 
 from nhtad.calibration import ToyCalibrator
 from nhtad.datasets import SignalRegion, make_lhco_like
 from nhtad.stats import (
+    AnomalyCutTest,
     BumpHuntTest,
+    GrossVitells,
     MutualInformationIndependenceTest,
     SignalRegionScan,
     gross_vitells,
@@ -125,10 +128,16 @@ def test_gross_vitells_counts_upcrossings_and_says_nothing_below_its_level():
     # First curve crosses 1 upwards twice; the second starts above 1 (no upcrossing).
     assert gv.mean_upcrossings == pytest.approx(1.0)
     assert np.isnan(gv.log_pvalue(0.5))
-    z_local = 3.0
-    expected = np.logaddexp(stats.norm.logsf(z_local), np.log(1.0) - 0.5 * (9.0 - 1.0))
-    assert gv.log_pvalue(z_local) == pytest.approx(expected)
-    assert gv.significance(z_local) < z_local
+    assert gv.n_windows == 5
+    for z_local in (2.0, 3.0, 6.0):
+        formula = np.logaddexp(stats.norm.logsf(z_local), np.log(1.0) - 0.5 * (z_local**2 - 1.0))
+        bonferroni = np.log(5) + stats.norm.logsf(z_local)
+        # Without a grid (a continuous scan) the formula itself; over five windows it is
+        # capped where it exceeds their Bonferroni bound (at large Z it always does).
+        assert GrossVitells(1.0, 1.0, 2).log_pvalue(z_local) == pytest.approx(formula)
+        assert gv.log_pvalue(z_local) == pytest.approx(min(formula, bonferroni))
+        assert gv.significance(z_local) < z_local
+    assert np.logaddexp(stats.norm.logsf(6.0), -0.5 * 35.0) > np.log(5) + stats.norm.logsf(6.0)
     with pytest.raises(ValueError, match="at least 2 windows"):
         gross_vitells(np.zeros((3, 1)))
 
@@ -201,6 +210,44 @@ def test_with_signal_the_best_window_finds_the_mass_and_pays_the_trials_factor()
         else:
             assert predicted < floor + np.log(2.5)
     assert hits >= 7
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::nhtad.stats.ToyFloorWarning")
+def test_at_one_percent_the_best_window_holds_the_mass_beyond_the_toys():
+    # The realistic signal at S/B = 0.01 in 1M events: an anomaly cut on the untrained
+    # two-prong score (1% of the sidebands kept; independent of m_jj in background, so each
+    # window's local p is exact) compares the signal region's efficiency with the sidebands',
+    # so its best window locates the resonance.
+    scan = SignalRegionScan(AnomalyCutTest(efficiency=0.01), WINDOWS, target="region")
+    toys = _Toys(1_000_000)
+    cal = ToyCalibrator(scan, toys, n_toys=200, statistic="local_significances_", random_state=4)
+    null = cal.fit().null_distribution_
+    gv = gross_vitells(null, level=0.5)
+    null_max = null.max(axis=1)
+    # Where the toys reach, the upcrossings predict their global p (the 80% and 95% points)
+    # within a factor 2: an asymptotic estimate on a coarse grid of five windows.
+    for q in (0.8, 0.95):
+        z = float(np.quantile(null_max, q))
+        assert 0.5 < np.exp(gv.log_pvalue(z)) / (1 - q) < 2.0
+    hits = 0
+    for k in range(10):
+        s, mjj = _Toys(1_000_000, 0.01, mass=3500.0)(400 + k)
+        fitted = clone(scan).set_params(null=null).fit(s, mjj)
+        best = WINDOWS[fitted.best_window_]
+        hits += best.low <= 3500.0 < best.high
+        z_local = fitted.statistic_
+        assert z_local > null_max.max()  # beyond every toy: the toys give a bound only
+        assert fitted.log_pvalue_ == pytest.approx(-np.log1p(200))
+        # Beyond the toys the global Z is Gross-Vitells': below the local Z by the trials
+        # factor the toys' upcrossings give, between one window and the five's Bonferroni.
+        log_global = float(gv.log_pvalue(z_local))
+        trials = np.exp(log_global - stats.norm.logsf(z_local))
+        assert 1.0 < trials <= 5.0 + 1e-9
+        z_global = float(gv.significance(z_local))
+        assert z_global == pytest.approx(stats.norm.isf(trials * stats.norm.sf(z_local)), rel=1e-6)
+        assert 0 < z_local - z_global < 0.5
+    assert hits >= 8
 
 
 def test_plot_scan_marks_the_global_levels():

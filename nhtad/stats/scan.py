@@ -20,6 +20,8 @@ eq. 2 for a one-sided test with one degree of freedom: ``p_global ~= p_local(Z) 
 <N(u0)> exp(-(Z^2 - u0^2) / 2)``, with ``<N(u0)>`` the mean number of upcrossings of the local
 Z curve over a low level ``u0``, counted on a few toys. It holds for a test whose local Z is
 asymptotically normal along a smooth scan; it is a cross-check of the toys, not a substitute.
+Over a finite grid of windows it is capped by the grid's Bonferroni bound, which it exceeds at
+large Z.
 """
 
 from __future__ import annotations
@@ -124,17 +126,26 @@ class GrossVitells:
     mean_upcrossings : float
         ``<N(u0)>``, the mean number of upcrossings per toy.
     n_toys : int
+    n_windows : int or None
+        Windows of the scan: the estimate is capped at the Bonferroni bound
+        ``n_windows * p_local``, which the global p of a scan of that many windows never
+        exceeds (``None``: no cap).
     """
 
-    def __init__(self, level, mean_upcrossings, n_toys):
+    def __init__(self, level, mean_upcrossings, n_toys, n_windows=None):
         self.level = float(level)
         self.mean_upcrossings = float(mean_upcrossings)
         self.n_toys = int(n_toys)
+        self.n_windows = None if n_windows is None else int(n_windows)
 
     def log_pvalue(self, significance):
         """``log p_global`` at local significance Z (Gross & Vitells, eq. 2, one-sided).
 
-        NaN at or below the counting level ``u0``, where the estimate does not apply.
+        ``min(p_local + <N(u0)> exp(-(Z^2 - u0^2) / 2), n_windows p_local, 1)``. The
+        upcrossing term describes a continuous scan; over a finite grid of windows it
+        overshoots at large Z (``exp(-Z^2/2)`` is about ``Z sqrt(2 pi)`` times ``p_local``),
+        where the Bonferroni bound of the grid is the tighter statement. NaN at or below the
+        counting level ``u0``, where the estimate does not apply.
         """
         z = np.asarray(significance, dtype=float)
         local = significance_to_log_pvalue(z)
@@ -143,6 +154,8 @@ class GrossVitells:
         # The estimate describes excursions above the counting level; below it, it says
         # nothing (its p would exceed 1): NaN there.
         out = np.minimum(np.logaddexp(local, excursion), 0.0)
+        if self.n_windows is not None:
+            out = np.minimum(out, local + np.log(self.n_windows))
         return np.where(z > self.level, out, np.nan)
 
     def significance(self, significance):
@@ -156,7 +169,7 @@ class GrossVitells:
     def __repr__(self):
         return (
             f"GrossVitells(level={self.level:g}, mean_upcrossings={self.mean_upcrossings:.4g}, "
-            f"n_toys={self.n_toys})"
+            f"n_toys={self.n_toys}, n_windows={self.n_windows})"
         )
 
 
@@ -186,7 +199,7 @@ def gross_vitells(local_significances, level=1.0):
         raise ValueError("local_significances must be finite (a window's test failed?).")
     above = z > level
     crossings = (above[:, 1:] & ~above[:, :-1]).sum(axis=1)
-    return GrossVitells(level, crossings.mean(), z.shape[0])
+    return GrossVitells(level, crossings.mean(), z.shape[0], n_windows=z.shape[1])
 
 
 class SignalRegionScan(BaseTest):

@@ -650,7 +650,8 @@ def _notes(cfg, windows_of, sources):
         "its trials factor an upper bound, counted apart ('beyond the toys'); a global p of 1 "
         "(below every toy) has Z = -inf, shown as '-'. Gross-Vitells, fitted on the same "
         "toys, applies to excursions above its level u0: a sample whose best local Z is "
-        "below u0 has no estimate (counted as '-'). Trials factor = p_global / p_local of "
+        "below u0 has no estimate, one whose estimate reaches p = 1 has Z = -inf (both "
+        "'-'). Trials factor = p_global / p_local of "
         "the best window. 'best window holds the mass': samples whose most significant "
         "window's signal region contains the true mass."
     )
