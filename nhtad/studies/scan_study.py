@@ -358,6 +358,9 @@ def run_scan_study(
             _toys(name, cfg, windows, sources=sources),
             n_toys=n_toys,
             statistic="local_significances_",
+            # A trained scan's toy takes minutes: one per batch, so that every worker has
+            # one and each is checkpointed as it finishes.
+            batch_size=1 if name in TRAINED else 10,
             n_jobs=n_jobs,
             random_state=np.random.SeedSequence([random_state, 1, t_index]),
             checkpoint=None if folder is None else folder / f"toys_{name}.ckpt",
