@@ -96,19 +96,25 @@ def run_one_toy(estimator, generator, seed: np.random.SeedSequence, statistic="s
     """
     generator_seed, estimator_seed = _toy_seeds(seed)
     arrays = generator(generator_seed)
-    if isinstance(arrays, Mapping):
-        args, kwargs = (), dict(arrays)
-    elif isinstance(arrays, tuple):
-        args, kwargs = arrays, {}
-    else:
-        raise ValueError(
-            "the generator must return a tuple of arrays to fit on, or a dict of fit's keyword "
-            f"arguments (e.g. X, mjj, is_simulation); got {type(arrays).__name__}."
-        )
     est = clone(estimator)
     _reseed(est, seed, estimator_seed)
-    est.fit(*args, **kwargs)
+    fit_on_sample(est, arrays)
     return np.asarray(getattr(_final_step(est), statistic), dtype=np.float64)
+
+
+def fit_on_sample(estimator, arrays):
+    """``estimator.fit(*arrays)`` for a tuple, ``estimator.fit(**arrays)`` for a dict.
+
+    The two forms a toy generator returns (see :func:`run_one_toy`); returns the estimator.
+    """
+    if isinstance(arrays, Mapping):
+        return estimator.fit(**arrays)
+    if isinstance(arrays, tuple):
+        return estimator.fit(*arrays)
+    raise ValueError(
+        "the generator must return a tuple of arrays to fit on, or a dict of fit's keyword "
+        f"arguments (e.g. X, mjj, is_simulation); got {type(arrays).__name__}."
+    )
 
 
 #: Bytes a toy needs at least in the parent: its index, its statistic, its seed object.

@@ -17,6 +17,7 @@ __all__ = [
     "write_outputs",
     "check_outputs_free",
     "checkpoint_folder",
+    "check_checkpoint_seed",
 ]
 
 
@@ -117,6 +118,16 @@ def write_outputs(
     for name, fig in figures.items():
         written.append(plotting.save_figure(fig, out / f"{stem}_{name}.png", overwrite=overwrite))
     return written
+
+
+def check_checkpoint_seed(random_state, what):
+    """Refuse a checkpointed study whose root seed is not an int: a rerun must redo ``what``
+    (its realisations, samples) with the same seeds to reuse the finished ones."""
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise ValueError(
+            f"a checkpoint needs an int random_state, got {random_state!r}: the {what} of a "
+            "rerun must be the same ones."
+        )
 
 
 def checkpoint_folder(checkpoint):

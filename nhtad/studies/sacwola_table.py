@@ -30,7 +30,13 @@ from ..utils.progress import progress
 from ..utils.tables import format_median_range
 from . import sacwola_checks
 from ._sacwola_notes import notes, resumed_note
-from ._tables import _jsonable, check_outputs_free, checkpoint_folder, write_outputs
+from ._tables import (
+    _jsonable,
+    check_checkpoint_seed,
+    check_outputs_free,
+    checkpoint_folder,
+    write_outputs,
+)
 
 __all__ = ["SACWoLaStudyConfig", "run_sacwola_study", "QUICK", "FULL"]
 
@@ -412,11 +418,7 @@ def run_sacwola_study(
 def _open_checkpoint(folder, cfg, random_state, region, sources):
     if folder is None:
         return None, {}
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise ValueError(
-            f"a checkpoint needs an int random_state, got {random_state!r}: the realisations "
-            "of a rerun must be the same ones."
-        )
+    check_checkpoint_seed(random_state, "realisations")
     identity = {
         "study": "sacwola_table",
         "config": fingerprint(asdict(cfg)),

@@ -34,7 +34,13 @@ import numpy as np
 from ..utils.checkpoint import Checkpoint
 from ..utils.fingerprint import fingerprint
 from ..utils.progress import progress
-from ._tables import _jsonable, check_outputs_free, checkpoint_folder, write_outputs
+from ._tables import (
+    _jsonable,
+    check_checkpoint_seed,
+    check_outputs_free,
+    checkpoint_folder,
+    write_outputs,
+)
 
 __all__ = ["ScanStudyConfig", "ScanToys", "run_scan_study", "QUICK", "FULL", "scan_test"]
 
@@ -341,13 +347,8 @@ def run_scan_study(
             "background too (simulation=...; --simulation FILE)."
         )
     sources = {k: v for k, v in (("data", data), ("simulation", simulation)) if v is not None}
-    if folder is not None and (
-        isinstance(random_state, bool) or not isinstance(random_state, int | np.integer)
-    ):
-        raise ValueError(
-            f"a checkpoint needs an int random_state, got {random_state!r}: the samples of a "
-            "rerun must be the same ones."
-        )
+    if folder is not None:
+        check_checkpoint_seed(random_state, "samples")
     start = time.perf_counter()
     calibration, rows, examples, windows_of = {}, [], {}, {}
     for t_index, name in enumerate(cfg.tests):
@@ -443,6 +444,9 @@ def _samples(
     A background-only sample does not depend on the mass: it is scanned once and counted
     under every mass (its best window holds a mass or not).
     """
+    from ..calibration.toys import fit_on_sample
+    from ..stats.pvalues import significance_to_log_pvalue
+
     jobs = (
         [(0.0, None, k) for k in range(n_realisations)] if 0.0 in cfg.signal_to_background else []
     )
@@ -473,17 +477,15 @@ def _samples(
     for j, (sb, m, k) in enumerate(
         progress(jobs, total=len(jobs), verbose=verbose, desc=f"scan samples ({name})")
     ):
-        mass = cfg.signal_masses[0] if m is None else cfg.signal_masses[m]
+        injected_at = cfg.signal_masses[0] if m is None else cfg.signal_masses[m]
         key = [2, int(sb * 1e6), k] if m is None else [3, m, int(sb * 1e6), k]
         seed = np.random.SeedSequence([random_state, *key])
         keep_scan = (sb, m, k) == example_job
         if j in done and not keep_scan:
             scanned = done[j]
         else:
-            gen = _toys(name, cfg, windows, sb, mass, sources)
-            scan = scan_test(name, windows, null=null, random_state=seed)
-            sample = gen(seed)
-            scan.fit(**sample) if isinstance(sample, dict) else scan.fit(*sample)
+            sample = _toys(name, cfg, windows, sb, injected_at, sources)(seed)
+            scan = fit_on_sample(scan_test(name, windows, null=null, random_state=seed), sample)
             scanned = {
                 "local_significances": scan.local_significances_,
                 "local_z": scan.statistic_,
@@ -498,8 +500,7 @@ def _samples(
         best = windows[int(scanned["best_window"])]
         z = float(scanned["local_z"])
         log_gv = float(gv.log_pvalue(z))
-        for mass_index in range(len(cfg.signal_masses)) if m is None else (m,):
-            mass = cfg.signal_masses[mass_index]
+        for mass in cfg.signal_masses if m is None else (injected_at,):
             rows.append(
                 {
                     "test": name,
@@ -513,7 +514,9 @@ def _samples(
                     # bound: its Z and trials factor are bounds, counted apart.
                     "beyond_toys": bool(z > null.max()),
                     "trials_factor": float(scanned["trials_factor"]),
-                    "trials_factor_gross_vitells": float(np.exp(log_gv - _log_sf(z))),
+                    "trials_factor_gross_vitells": float(
+                        np.exp(log_gv - significance_to_log_pvalue(z))
+                    ),
                     "best_centre": float(centres[int(scanned["best_window"])]),
                     "best_contains_mass": bool(best.low <= mass < best.high),
                     "local_significances": np.asarray(scanned["local_significances"]),
@@ -522,12 +525,6 @@ def _samples(
     if done:
         logger.info("resumed %d of %d %s scans from %s", len(done), len(jobs), name, ckpt.path)
     return rows
-
-
-def _log_sf(z):
-    from ..stats.pvalues import significance_to_log_pvalue
-
-    return significance_to_log_pvalue(z)
 
 
 def _calibration_rows(calibration):
